@@ -1,0 +1,81 @@
+/**
+ * A Plan: which modules run on which GPU, in which slot (an execution context held to a quota),
+ * how the global batch is split across each module's replicas, and what the performance model predicts.
+ *
+ * A slot is one quota-enforced context (a CUDA green context, or a pinned CPU thread pool). The modules
+ * listed on one slot share it in time; different slots on one GPU run at the same time. This covers
+ * temporal-sequential (one slot at 100% holding every module), temporal-exclusive (one module per GPU)
+ * and spatial colocation (several slots per GPU) with one shape.
+ */
+
+import type { ClusterSpec, ModelSpec, Profile } from './types';
+
+export const PLAN_VERSION = 1;
+
+export type Provenance =
+  | `ilp-optimal`
+  | `ilp-incumbent`
+  | `heuristic:${string}`
+  | `baseline:${string}`;
+
+export type PlanSlot = {
+  /** Stable id, `g<gpu>.s<index>`. */
+  readonly id: string;
+  readonly quotaFraction: number;
+  readonly smCount: number;
+  readonly modules: readonly string[];
+};
+
+export type PlanGpu = {
+  readonly id: number;
+  readonly node: number;
+  readonly slots: readonly PlanSlot[];
+};
+
+export type PlanReplica = {
+  readonly module: string;
+  readonly index: number;
+  readonly slot: string;
+  /** Samples of the global batch this replica processes each iteration. */
+  readonly samples: number;
+};
+
+export type ModuleStage = {
+  readonly module: string;
+  /** Busy time of the module's busiest replica in one iteration. */
+  readonly busyMs: number;
+  readonly replicas: number;
+};
+
+export type Prediction = {
+  readonly iterationMs: number;
+  readonly samplesPerSecond: number;
+  readonly lowerBoundMs: number;
+  readonly memoryBytesPerGpu: readonly number[];
+  readonly stages: readonly ModuleStage[];
+  /** `analytic` when the curves come from the GPU spec, `calibrated` when from a profile. */
+  readonly perfSource: 'analytic' | 'calibrated';
+};
+
+export type SolverRecord = {
+  readonly backend: string;
+  readonly status: string;
+  readonly objective?: number;
+  readonly bound?: number;
+  readonly gap?: number;
+  readonly solveMs?: number;
+};
+
+export type Plan = {
+  readonly version: typeof PLAN_VERSION;
+  /** The specs the plan was made for, embedded so that a plan file is self-contained. */
+  readonly model: ModelSpec;
+  readonly cluster: ClusterSpec;
+  /** Calibrated curves used for the prediction, if a profile was given. */
+  readonly profile?: Profile;
+  readonly provenance: Provenance;
+  readonly gpus: readonly PlanGpu[];
+  readonly replicas: readonly PlanReplica[];
+  readonly prediction: Prediction;
+  readonly solver?: SolverRecord;
+};
