@@ -17,7 +17,7 @@ export type ModuleKind =
   | 'decoder';
 
 /** Which linear layers of a transformer block carry a bias vector. */
-export type BiasSite = 'qkv' | 'k' | 'o' | 'ffn';
+export type BiasSite = 'q' | 'k' | 'v' | 'o' | 'ffn';
 
 /** A tensor counted by name and shape, for parameters outside the repeated blocks (embeddings, patch convs, heads). */
 export type ExtraTensor = { readonly name: string; readonly shape: readonly number[] };
@@ -34,7 +34,7 @@ export type TransformerArch = {
   readonly kvHeads?: number;
   /** SwiGLU-style FFN with gate and up projections (3 matrices instead of 2). */
   readonly ffnGated: boolean;
-  /** Linear layers with bias. `qkv` = q, k and v; `k` lists k separately when only q and v have one (Whisper). */
+  /** Linear layers of each block that carry a bias (Whisper: q, v, o and ffn, not k). */
   readonly biases: readonly BiasSite[];
   readonly norm: 'layernorm' | 'rmsnorm';
   /** Sequence length processed per sample. */
