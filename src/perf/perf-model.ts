@@ -1,0 +1,119 @@
+import { topologicalOrder } from '../spec/check-model';
+import { moduleParams } from '../spec/params';
+import type { ClusterSpec, ModelSpec, Profile } from '../spec/types';
+import { fitCurve, fitInterference, type CurveFit } from './calibrate';
+import { backwardKernels, backwardKinds, forwardKernels, type BackwardKind, type Kernel } from './kernels';
+import { bandwidthShare, curveTime, kernelsTimeMs } from './timing';
+
+/** How one module performs on one device, per microbatch of the model's micro-batch size. */
+export type ModuleTiming = {
+  readonly module: string;
+  readonly params: number;
+  readonly backward: BackwardKind;
+  readonly forwardMs: (quotaFraction: number) => number;
+  readonly backwardMs: (quotaFraction: number) => number;
+  /** Share of HBM bandwidth drawn while running alone at this quota: what slows its neighbours. */
+  readonly bandwidthShare: (quotaFraction: number) => number;
+  readonly fit?: { readonly forward: CurveFit; readonly backward?: CurveFit };
+};
+
+export type PerfModel = {
+  readonly model: ModelSpec;
+  readonly cluster: ClusterSpec;
+  readonly source: 'analytic' | 'calibrated';
+  /** Modules in topological order (inputs first). */
+  readonly order: readonly string[];
+  readonly timings: ReadonlyMap<string, ModuleTiming>;
+  /** t_colocated = t_alone · (1 + α · Σ neighbours' bandwidth share). */
+  readonly interferenceAlpha: number;
+};
+
+/** Assumed interference coefficient when no co-running samples calibrate it. */
+export const DEFAULT_INTERFERENCE_ALPHA = 0.3;
+
+function memo(f: (q: number) => number): (q: number) => number {
+  const cache = new Map<number, number>();
+  return (q) => {
+    let v = cache.get(q);
+    if (v === undefined) {
+      v = f(q);
+      cache.set(q, v);
+    }
+    return v;
+  };
+}
+
+/**
+ * The performance model for a model on a cluster: analytic from the GPU spec, or calibrated from a
+ * profile when one is given (modules the profile does not cover keep analytic curves).
+ */
+export function buildPerfModel(model: ModelSpec, cluster: ClusterSpec, profile?: Profile): PerfModel {
+  const kinds = backwardKinds(model);
+  const gpu = cluster.gpu;
+  const { micro } = model.batch;
+  const timings = new Map<string, ModuleTiming>();
+  const kernelsOf = new Map<string, { fwd: Kernel[]; bwd: Kernel[] }>();
+  for (const m of model.modules) {
+    const kind = kinds.get(m.name)!;
+    const fwd = forwardKernels(m, micro, model.precision, gpu.gemmTile);
+    const bwd = backwardKernels(m, kind, micro, model.precision, gpu.gemmTile, model.activationCheckpointing);
+    kernelsOf.set(m.name, { fwd, bwd });
+    timings.set(m.name, {
+      module: m.name,
+      params: moduleParams(m.arch),
+      backward: kind,
+      forwardMs: memo((q) => kernelsTimeMs(fwd, gpu, q)),
+      backwardMs: memo((q) => kernelsTimeMs(bwd, gpu, q)),
+      bandwidthShare: memo((q) => bandwidthShare([...fwd, ...bwd], gpu, q)),
+    });
+  }
+  let alpha = DEFAULT_INTERFERENCE_ALPHA;
+  let calibrated = false;
+  if (profile) {
+    for (const m of model.modules) {
+      const alone = profile.samples.filter((s) => s.module === m.name && !(s.coRunning && s.coRunning.length > 0));
+      if (alone.length === 0) continue;
+      // Samples at another micro-batch size are scaled linearly to the model's.
+      const scale = (s: { micro: number }) => micro / s.micro;
+      const forward = fitCurve(alone.map((s) => ({ quotaFraction: s.quotaFraction, ms: s.forwardMs * scale(s) })));
+      const withBackward = alone.filter((s) => s.backwardMs > 0);
+      const backward = withBackward.length > 0 ? fitCurve(withBackward.map((s) => ({ quotaFraction: s.quotaFraction, ms: s.backwardMs * scale(s) }))) : undefined;
+      const analytic = timings.get(m.name)!;
+      timings.set(m.name, {
+        ...analytic,
+        forwardMs: memo((q) => curveTime(forward.params, q)),
+        backwardMs: backward && analytic.backward !== 'none' ? memo((q) => curveTime(backward.params, q)) : analytic.backwardMs,
+        fit: { forward, backward },
+      });
+      calibrated = true;
+    }
+    const pairs = profile.samples.filter((s) => s.coRunning && s.coRunning.length > 0 && timings.has(s.module));
+    const fitted = fitInterference(
+      pairs.map((s) => {
+        const t = timings.get(s.module)!;
+        const alone = t.forwardMs(s.quotaFraction) * (s.micro / micro);
+        const neighbourBandwidth = s.coRunning!.reduce((sum, n) => sum + (timings.get(n.module)?.bandwidthShare(n.quotaFraction) ?? 0), 0);
+        return { slowdown: s.forwardMs / alone, neighbourBandwidth };
+      }),
+    );
+    if (fitted !== undefined) alpha = fitted;
+  }
+  return {
+    model,
+    cluster,
+    source: calibrated ? 'calibrated' : 'analytic',
+    order: topologicalOrder(model),
+    timings,
+    interferenceAlpha: alpha,
+  };
+}
+
+/** Slowdown of a slot from its neighbours on the same GPU: 1 + α · Σ bandwidth share of each neighbour. */
+export function interferenceFactor(perf: PerfModel, neighbours: readonly { readonly modules: readonly string[]; readonly quotaFraction: number }[]): number {
+  let demand = 0;
+  for (const n of neighbours) {
+    // A slot that time-shares several modules draws at most the bandwidth of its hungriest one.
+    demand += Math.max(0, ...n.modules.map((m) => perf.timings.get(m)!.bandwidthShare(n.quotaFraction)));
+  }
+  return 1 + perf.interferenceAlpha * demand;
+}

@@ -1,0 +1,58 @@
+import { MosaicError } from '../errors';
+import { lowerBoundMs } from '../perf/lower-bound';
+import { planMemoryBytes } from '../perf/memory';
+import type { PerfModel } from '../perf/perf-model';
+import { simulateIteration, type Simulation } from '../perf/simulate';
+import { PLAN_VERSION, type Plan, type PlanGpu, type Provenance, type SolverRecord } from '../spec/plan';
+import type { Profile } from '../spec/types';
+import { decodeLayout, type Layout } from './layout';
+import { validatePlan } from './validate';
+
+/** A decoded layout scored by the simulator, before it becomes a Plan. */
+export type ScoredLayout = {
+  readonly layout: Layout;
+  readonly gpus: PlanGpu[];
+  readonly replicas: ReturnType<typeof decodeLayout>['replicas'];
+  readonly simulation: Simulation;
+  readonly memoryBytes: number[];
+};
+
+export function scoreLayout(perf: PerfModel, layout: Layout): ScoredLayout {
+  const { gpus, replicas } = decodeLayout(perf, layout);
+  const total = perf.cluster.nodes * perf.cluster.gpusPerNode;
+  for (let id = gpus.length; id < total; id++) gpus.push({ id, node: Math.floor(id / perf.cluster.gpusPerNode), slots: [] });
+  return { layout, gpus, replicas, simulation: simulateIteration(perf, gpus, replicas), memoryBytes: planMemoryBytes(perf, gpus, replicas) };
+}
+
+/** Builds the Plan for a scored layout and checks it with the independent validator. */
+export function toPlan(perf: PerfModel, scored: ScoredLayout, provenance: Provenance, profile?: Profile, solver?: SolverRecord): Plan {
+  const sim = scored.simulation;
+  const stages = perf.order.map((m) => ({
+    module: m,
+    busyMs: sim.moduleBusyMs.get(m) ?? 0,
+    replicas: scored.replicas.filter((r) => r.module === m).length,
+  }));
+  const plan: Plan = {
+    version: PLAN_VERSION,
+    model: perf.model,
+    cluster: perf.cluster,
+    ...(profile ? { profile } : {}),
+    provenance,
+    gpus: scored.gpus,
+    replicas: scored.replicas,
+    prediction: {
+      iterationMs: sim.iterationMs,
+      samplesPerSecond: (perf.model.batch.global / sim.iterationMs) * 1000,
+      lowerBoundMs: lowerBoundMs(perf),
+      memoryBytesPerGpu: scored.memoryBytes,
+      stages,
+      perfSource: perf.source,
+    },
+    ...(solver ? { solver } : {}),
+  };
+  const problems = validatePlan(plan);
+  if (problems.length > 0) {
+    throw new MosaicError('E_INTERNAL', [`planner produced an invalid ${provenance} plan (a bug):`, ...problems.map((p) => `  ${p}`)]);
+  }
+  return plan;
+}

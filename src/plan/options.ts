@@ -1,0 +1,18 @@
+export type Method = 'heuristic' | 'baseline' | 'ilp' | 'all';
+export type SolverName = 'glpk' | 'jslp';
+
+/** All planner options; merged once with DEFAULT_OPTIONS at the entry point. */
+export type PlanOptions = {
+  readonly method: Method;
+  readonly solver: SolverName;
+  readonly timeLimitSeconds: number;
+  /** Heuristic candidates simulated in full before choosing. */
+  readonly finalists: number;
+};
+
+export const DEFAULT_OPTIONS: PlanOptions = {
+  method: 'all',
+  solver: 'glpk',
+  timeLimitSeconds: 10,
+  finalists: 6,
+};

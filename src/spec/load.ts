@@ -1,0 +1,36 @@
+import { inputError } from '../errors';
+import { checkModelSemantics } from './check-model';
+import { readJsonFile } from './json-file';
+import { formatSchemaErrors, schemaValidator, type SchemaName } from './schemas';
+import type { ClusterSpec, ModelSpec, Profile } from './types';
+
+/** Validates parsed JSON against a schema; `where` names the file (or source) in every message. */
+export function parseSpec<T>(schema: SchemaName, data: unknown, where: string): T {
+  const validate = schemaValidator(schema);
+  if (!validate(data)) throw inputError(formatSchemaErrors(where, validate.errors ?? []));
+  return data as T;
+}
+
+export function parseModel(data: unknown, where: string): ModelSpec {
+  const model = parseSpec<ModelSpec>('model', data, where);
+  const problems = checkModelSemantics(model);
+  if (problems.length > 0) throw inputError(problems.map((p) => `${where}: ${p}`));
+  return model;
+}
+
+export function parseCluster(data: unknown, where: string): ClusterSpec {
+  const cluster = parseSpec<ClusterSpec>('cluster', data, where);
+  const g = cluster.gpu;
+  const problems: string[] = [];
+  if (g.smGranularity.min > g.smCount) problems.push(`${where}: /gpu/smGranularity/min: minimum partition of ${g.smGranularity.min} SMs exceeds the ${g.smCount} SMs of a ${g.name}`);
+  if (problems.length > 0) throw inputError(problems);
+  return cluster;
+}
+
+export function parseProfile(data: unknown, where: string): Profile {
+  return parseSpec<Profile>('profile', data, where);
+}
+
+export const loadModel = (file: string): ModelSpec => parseModel(readJsonFile(file), file);
+export const loadCluster = (file: string): ClusterSpec => parseCluster(readJsonFile(file), file);
+export const loadProfile = (file: string): Profile => parseProfile(readJsonFile(file), file);
