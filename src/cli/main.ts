@@ -1,0 +1,41 @@
+#!/usr/bin/env node
+import { Command, CommanderError } from 'commander';
+import { MosaicError } from '../errors';
+import { planCommand } from './plan';
+import { showCommand } from './show';
+
+/** The CLI only translates flags to typed options and prints; the library never exits the process. */
+export function buildProgram(): Command {
+  const program = new Command('mosaic')
+    .description('Plan and run multimodal-model training with several modules sharing each GPU under SM quotas')
+    .version(require('../../../package.json').version)
+    .exitOverride()
+    .showHelpAfterError('(run with --help for usage)')
+    .addCommand(planCommand().exitOverride())
+    .addCommand(showCommand().exitOverride())
+    .addHelpText('after', `
+Start here:
+  $ mosaic plan --model llava-1.5-7b --cluster h100-1x8
+  $ mosaic plan --help`);
+  return program;
+}
+
+async function main(argv: readonly string[]): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv as string[]);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Help and version exit 0; every other commander error is a usage error (exit 2).
+      process.exitCode = err.exitCode === 0 ? 0 : 2;
+      return;
+    }
+    if (err instanceof MosaicError) {
+      for (const line of err.lines) process.stderr.write(`mosaic: ${line}\n`);
+      process.exitCode = err.exitCode;
+      return;
+    }
+    throw err;
+  }
+}
+
+if (require.main === module) void main(process.argv);

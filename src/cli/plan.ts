@@ -1,0 +1,120 @@
+import { Command } from 'commander';
+import { MosaicError } from '../errors';
+import { writeFileAtomic } from '../io/atomic-write';
+import { planModel, type PlanningResult } from '../plan/planner';
+import { DEFAULT_OPTIONS, type Method, type SolverName } from '../plan/options';
+import { fmtMs, formatPlan } from '../report/plan-text';
+import type { Plan } from '../spec/plan';
+import type { ModelSpec } from '../spec/types';
+import { bundledNames, resolveCluster, resolveModel, resolveProfile } from './resolve';
+import { oneOf, positiveInteger, positiveNumber } from './options';
+import { runCommand } from './run-command';
+
+type PlanFlags = {
+  model: string;
+  cluster: string;
+  profile?: string;
+  method: Method;
+  solver: SolverName;
+  timeLimit: number;
+  globalBatch?: number;
+  microBatch?: number;
+  output?: string;
+  json?: boolean;
+};
+
+/** Overrides the model's batch settings from the command line. */
+export function withBatch(model: ModelSpec, global?: number, micro?: number): ModelSpec {
+  if (global === undefined && micro === undefined) return model;
+  const batch = { global: global ?? model.batch.global, micro: micro ?? model.batch.micro };
+  if (batch.global % batch.micro !== 0) {
+    throw new MosaicError('E_USAGE', `global batch ${batch.global} is not a multiple of the micro-batch ${batch.micro}`);
+  }
+  return { ...model, batch };
+}
+
+export function planSummary(plan: Plan) {
+  return {
+    provenance: plan.provenance,
+    iterationMs: plan.prediction.iterationMs,
+    samplesPerSecond: plan.prediction.samplesPerSecond,
+    lowerBoundRatio: plan.prediction.iterationMs / plan.prediction.lowerBoundMs,
+    maxMemoryGiB: Math.max(...plan.prediction.memoryBytesPerGpu) / 2 ** 30,
+    slotsPerGpu: plan.gpus.map((g) => g.slots.map((s) => ({ modules: s.modules, smCount: s.smCount }))),
+  };
+}
+
+function toJson(result: PlanningResult) {
+  const best = result.best;
+  return {
+    model: best.model.name,
+    cluster: best.cluster.name,
+    perfSource: result.perf.source,
+    lowerBoundMs: best.prediction.lowerBoundMs,
+    heuristicPlanningMs: result.heuristicMs,
+    baselines: result.baselines.map((b) => ('plan' in b ? { name: b.name, fits: true, iterationMs: b.plan.prediction.iterationMs } : { name: b.name, fits: false, reason: b.reason })),
+    plans: result.plans.map(planSummary),
+    speedupOverBaselines: Object.fromEntries(result.baselines.filter((b) => 'plan' in b).map((b) => [b.name, (b as { plan: Plan }).plan.prediction.iterationMs / best.prediction.iterationMs])),
+    best,
+  };
+}
+
+function printText(result: PlanningResult): void {
+  const out = (s = '') => process.stdout.write(s + '\n');
+  const best = result.best;
+  const heuristic = result.plans.find((p) => p.provenance.startsWith('heuristic:'));
+  out(`Mosaic plan for ${best.model.name} on ${best.cluster.name}`);
+  out(`performance model: ${result.perf.source}${result.perf.source === 'analytic' ? ' (from the GPU spec; pass --profile to calibrate)' : ' (fitted to the profile)'}`);
+  out();
+  for (const line of formatPlan(best)) out(line);
+  out();
+  out('compared with:');
+  for (const b of result.baselines) {
+    if ('plan' in b) {
+      const ratio = b.plan.prediction.iterationMs / best.prediction.iterationMs;
+      out(`  baseline ${b.name.padEnd(11)} ${fmtMs(b.plan.prediction.iterationMs).padStart(9)} ms   best plan is ${ratio.toFixed(3)}× faster`);
+    } else out(`  baseline ${b.name.padEnd(11)} does not fit: ${b.reason}`);
+  }
+  if (heuristic && heuristic !== best) out(`  ${heuristic.provenance} ${fmtMs(heuristic.prediction.iterationMs)} ms`);
+  if (result.heuristicMs !== undefined) out(`  heuristic planning took ${result.heuristicMs.toFixed(0)} ms`);
+  out(`  lower bound         ${fmtMs(best.prediction.lowerBoundMs).padStart(9)} ms   best plan is ${(best.prediction.iterationMs / best.prediction.lowerBoundMs).toFixed(3)}× the bound`);
+}
+
+export function planCommand(): Command {
+  return new Command('plan')
+    .description('Plan which modules share which GPUs with which SM quotas, and predict the iteration time')
+    .requiredOption('-m, --model <file|name>', `model spec file, or a bundled model: ${bundledNames('models').join(', ')}`)
+    .requiredOption('-c, --cluster <file|name>', `cluster spec file, a bundled cluster (${bundledNames('clusters').join(', ')}), or local-cpu`)
+    .option('-p, --profile <file>', 'profile from `mosaic profile` to calibrate the performance model (default: analytic from the GPU spec)')
+    .option('--method <method>', 'heuristic | baseline | all (ilp: see issue "Exact ILP planner")', oneOf('--method', ['heuristic', 'baseline', 'ilp', 'all'] as const), DEFAULT_OPTIONS.method)
+    .option('--solver <name>', 'ILP backend: glpk | jslp', oneOf('--solver', ['glpk', 'jslp'] as const), DEFAULT_OPTIONS.solver)
+    .option('--time-limit <seconds>', 'time limit for the ILP', positiveNumber('--time-limit'), DEFAULT_OPTIONS.timeLimitSeconds)
+    .option('--global-batch <n>', "override the model's global batch", positiveInteger('--global-batch'))
+    .option('--micro-batch <n>', "override the model's micro-batch", positiveInteger('--micro-batch'))
+    .option('-o, --output <file>', 'write the best plan as JSON (atomically) for `mosaic show` and `mosaic train`')
+    .option('--json', 'print a machine-readable report instead of text')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ mosaic plan --model llava-1.5-7b --cluster h100-1x8
+  $ mosaic plan -m datasets/models/qwen2-vl-7b.json -c h100-4x8 --method all --json
+  $ mosaic plan -m internvl-chat-v1.5 -c a100-1x8 -o plan.json && mosaic show plan.json --svg timeline.svg
+
+Exit codes: 0 ok, 1 internal error, 2 usage or invalid input, 3 no plan fits (the reason is printed).`,
+    )
+    .action(async (flags: PlanFlags) => {
+      await runCommand(() => {
+        const model = withBatch(resolveModel(flags.model), flags.globalBatch, flags.microBatch);
+        const cluster = resolveCluster(flags.cluster);
+        const profile = flags.profile ? resolveProfile(flags.profile) : undefined;
+        const result = planModel(model, cluster, profile, { method: flags.method, solver: flags.solver, timeLimitSeconds: flags.timeLimit });
+        if (flags.output) writeFileAtomic(flags.output, JSON.stringify(result.best, null, 2) + '\n');
+        if (flags.json) process.stdout.write(JSON.stringify(toJson(result), null, 2) + '\n');
+        else {
+          printText(result);
+          if (flags.output) process.stdout.write(`\nwrote ${flags.output}\n`);
+        }
+      }, flags.json);
+    });
+}

@@ -1,0 +1,67 @@
+import { GiB } from '../perf/memory';
+import type { Plan, PlanGpu } from '../spec/plan';
+
+const BAR_WIDTH = 40;
+
+/** `████░░` bar for a quota: one character per 1/40 of the GPU. */
+export function quotaBar(quotaFraction: number, width = BAR_WIDTH): string {
+  const filled = Math.max(1, Math.round(quotaFraction * width));
+  return '█'.repeat(Math.min(width, filled));
+}
+
+const fmtMs = (ms: number) => (ms >= 100 ? ms.toFixed(0) : ms >= 10 ? ms.toFixed(1) : ms.toFixed(2));
+
+/** Consecutive GPUs with the same slots (same modules and quotas) print as one row. */
+function gpuGroups(plan: Plan): { first: number; last: number; gpu: PlanGpu; memory: number }[] {
+  const sig = (g: PlanGpu) => JSON.stringify(g.slots.map((s) => [s.modules, s.smCount]));
+  const groups: { first: number; last: number; gpu: PlanGpu; memory: number }[] = [];
+  plan.gpus.forEach((g, i) => {
+    const memory = plan.prediction.memoryBytesPerGpu[i] ?? 0;
+    const prev = groups[groups.length - 1];
+    if (prev && prev.last === g.id - 1 && sig(prev.gpu) === sig(g)) {
+      prev.last = g.id;
+      prev.memory = Math.max(prev.memory, memory);
+    } else groups.push({ first: g.id, last: g.id, gpu: g, memory });
+  });
+  return groups;
+}
+
+/** The per-GPU slot table with quota bars and memory. */
+export function formatSlots(plan: Plan): string[] {
+  const lines: string[] = [];
+  const cap = plan.cluster.gpu.memoryGiB;
+  lines.push(`  ${'GPUs'.padEnd(9)} ${'SMs'.padStart(4)}  ${'quota'.padEnd(BAR_WIDTH)}  modules (time-shared within a slot)`);
+  for (const grp of gpuGroups(plan)) {
+    const label = grp.first === grp.last ? `${grp.first}` : `${grp.first}-${grp.last}`;
+    const mem = `${(grp.memory / GiB).toFixed(1)}/${cap} GiB`;
+    if (grp.gpu.slots.length === 0) {
+      lines.push(`  ${label.padEnd(9)} ${''.padStart(4)}  ${'·'.repeat(BAR_WIDTH)}  (idle)`);
+      continue;
+    }
+    grp.gpu.slots.forEach((s, i) => {
+      const bar = quotaBar(s.quotaFraction).padEnd(BAR_WIDTH, '·');
+      const first = i === 0 ? label : '';
+      const tail = i === 0 ? `   [${mem}]` : '';
+      lines.push(`  ${first.padEnd(9)} ${String(s.smCount).padStart(4)}  ${bar}  ${s.modules.join(' + ')}${tail}`);
+    });
+  }
+  return lines;
+}
+
+/** A readable summary of a plan: header, slot table, stages, prediction. */
+export function formatPlan(plan: Plan): string[] {
+  const c = plan.cluster;
+  const p = plan.prediction;
+  const lines = [
+    `${plan.provenance}: ${plan.model.name} on ${c.name} (${c.nodes}×${c.gpusPerNode} ${c.gpu.name}, ${c.gpu.smCount} SMs, partitions of ${c.gpu.smGranularity.min}+${c.gpu.smGranularity.step}k SMs)`,
+    `  iteration ${fmtMs(p.iterationMs)} ms, ${p.samplesPerSecond.toFixed(1)} samples/s, global batch ${plan.model.batch.global} in micro-batches of ${plan.model.batch.micro}`,
+    `  lower bound ${fmtMs(p.lowerBoundMs)} ms (plan is ${(p.iterationMs / p.lowerBoundMs).toFixed(2)}× the bound); performance model: ${p.perfSource}`,
+    ...formatSlots(plan),
+    `  ${'module'.padEnd(16)} ${'replicas'.padStart(8)} ${'busy ms'.padStart(10)}`,
+    ...p.stages.map((s) => `  ${s.module.padEnd(16)} ${String(s.replicas).padStart(8)} ${fmtMs(s.busyMs).padStart(10)}`),
+  ];
+  if (plan.solver) lines.push(`  solver ${plan.solver.backend}: ${plan.solver.status}`);
+  return lines;
+}
+
+export { fmtMs };

@@ -1,0 +1,19 @@
+import { inputError } from '../errors';
+import { validatePlan } from '../plan/validate';
+import { readJsonFile } from './json-file';
+import { parseCluster, parseModel, parseProfile, parseSpec } from './load';
+import type { Plan } from './plan';
+
+/**
+ * Reads a plan file: schema, then the embedded model and cluster against their own schemas, then the
+ * independent plan validator, so that a hand-edited plan is refused before anything shows or runs it.
+ */
+export function loadPlan(file: string): Plan {
+  const data = parseSpec<Plan>('plan', readJsonFile(file), file);
+  parseModel(data.model, `${file}#/model`);
+  parseCluster(data.cluster, `${file}#/cluster`);
+  if (data.profile) parseProfile(data.profile, `${file}#/profile`);
+  const problems = validatePlan(data);
+  if (problems.length > 0) throw inputError(problems.map((p) => `${file}: ${p}`));
+  return data;
+}
