@@ -2,6 +2,7 @@ import type { PlanGpu, PlanReplica } from '../spec/plan';
 import { BYTES_PER_ELEMENT } from './kernels';
 import { inflightLimit } from './memory';
 import { interferenceFactor, type PerfModel } from './perf-model';
+import { Heap } from './heap';
 import { MEMORY_SATURATION_FRACTION } from './timing';
 
 export type TaskKind = 'forward' | 'backward' | 'optimizer';
@@ -125,13 +126,14 @@ export function simulateIteration(perf: PerfModel, gpus: readonly PlanGpu[], rep
     fwd.set(name, f);
     bwd.set(name, b);
   }
+  const outputBytes = new Map(model.modules.map((m) => [m.name, m.outputElementsPerSample * micro * e]));
   for (const m of model.modules) {
     const f = fwd.get(m.name)!;
     const b = bwd.get(m.name)!;
     for (let k = 0; k < totalMicro; k++) {
       for (const input of m.inputs) {
         const src = fwd.get(input)![k];
-        const bytes = model.modules.find((x) => x.name === input)!.outputElementsPerSample * micro * e;
+        const bytes = outputBytes.get(input)!;
         depend(src, f[k], linkMs(src.slot, f[k].slot, bytes));
         const srcBwd = bwd.get(input)![k];
         if (srcBwd && b[k]) depend(b[k], srcBwd, linkMs(b[k].slot, srcBwd.slot, bytes));
@@ -149,74 +151,83 @@ export function simulateIteration(perf: PerfModel, gpus: readonly PlanGpu[], rep
     inflight.set(key, 0);
   }
 
-  const slotQueue = new Map<string, Task[]>();
-  const slotFreeAt = new Map<string, number>();
+  // Tasks whose inputs are done wait in `waiting` until their data arrives, then join their slot's
+  // ready heap (backward first, then the oldest microbatch). A forward over its replica's in-flight
+  // limit parks in `blocked` until one of that replica's backwards finishes.
+  const priorityLess = (a: Task, b: Task) => (a.kind === b.kind ? a.microbatch < b.microbatch : a.kind === 'backward');
+  const ready = new Map<string, Heap<Task>>();
+  const slotBusyUntil = new Map<string, number>();
   for (const id of slotInfo.keys()) {
-    slotQueue.set(id, []);
-    slotFreeAt.set(id, 0);
+    ready.set(id, new Heap(priorityLess));
+    slotBusyUntil.set(id, 0);
   }
+  const waiting = new Heap<Task>((a, b) => a.readyAtMs < b.readyAtMs);
+  const running = new Heap<Task>((a, b) => a.endMs < b.endMs);
+  const blocked = new Map<string, Task[]>();
+  const replicaKey = (t: Task) => `${t.module}#${t.replica}`;
+  const hasBackward = new Set([...bwd].filter(([, b]) => b.length > 0).map(([m]) => m));
   const timeline: TimelineEvent[] = [];
-  const finishHeap: Task[] = [];
-  let done = 0;
-  const runnable = tasks.filter((t) => t.pending === 0);
-  runnable.forEach((t) => slotQueue.get(t.slot)!.push(t));
+  for (const t of tasks) if (t.pending === 0) waiting.push(t);
 
-  const priority = (t: Task) => (t.kind === 'backward' ? 0 : 1) * 1e9 + t.microbatch;
-  const dispatch = (now: number) => {
-    for (const [slot, queue] of slotQueue) {
-      if (slotFreeAt.get(slot)! > now || queue.length === 0) continue;
-      let best = -1;
-      for (let i = 0; i < queue.length; i++) {
-        const t = queue[i];
-        if (t.readyAtMs > now) continue;
-        if (t.kind === 'forward') {
-          const key = `${t.module}#${t.replica}`;
-          if (inflight.get(key)! >= limitOf.get(key)!) continue;
+  const dispatch = (slot: string, now: number) => {
+    if (slotBusyUntil.get(slot)! > now) return;
+    const heap = ready.get(slot)!;
+    for (let t = heap.pop(); t; t = heap.pop()) {
+      if (t.kind === 'forward' && hasBackward.has(t.module)) {
+        const key = replicaKey(t);
+        if (inflight.get(key)! >= limitOf.get(key)!) {
+          blocked.set(key, [...(blocked.get(key) ?? []), t]);
+          continue;
         }
-        if (best < 0 || priority(t) < priority(queue[best])) best = i;
-      }
-      if (best < 0) continue;
-      const t = queue.splice(best, 1)[0];
-      t.startMs = now;
-      t.endMs = now + t.durationMs;
-      slotFreeAt.set(slot, t.endMs);
-      if (t.kind === 'forward' && bwd.get(t.module)!.length > 0) {
-        const key = `${t.module}#${t.replica}`;
         inflight.set(key, inflight.get(key)! + 1);
       }
-      heapPush(finishHeap, t);
+      t.startMs = now;
+      t.endMs = now + t.durationMs;
+      slotBusyUntil.set(slot, t.endMs);
+      running.push(t);
+      return;
     }
-  };
-  const nextReady = (now: number): number => {
-    let next = Infinity;
-    for (const queue of slotQueue.values()) for (const t of queue) if (t.readyAtMs > now) next = Math.min(next, t.readyAtMs);
-    return next;
   };
 
+  let done = 0;
   let now = 0;
-  dispatch(now);
   while (done < tasks.length) {
-    const wake = nextReady(now);
-    const top = finishHeap.length > 0 ? finishHeap[0].endMs : Infinity;
-    if (top === Infinity && wake === Infinity) {
-      throw new Error(`simulation deadlock: ${tasks.length - done} tasks cannot run (plan decoding bug)`);
+    const touched = new Set<string>();
+    while (waiting.size > 0 && waiting.peek()!.readyAtMs <= now) {
+      const t = waiting.pop()!;
+      ready.get(t.slot)!.push(t);
+      touched.add(t.slot);
     }
-    now = Math.min(top, wake);
-    while (finishHeap.length > 0 && finishHeap[0].endMs <= now) {
-      const t = heapPop(finishHeap);
+    while (running.size > 0 && running.peek()!.endMs <= now) {
+      const t = running.pop()!;
       done++;
+      touched.add(t.slot);
       timeline.push({ slot: t.slot, module: t.module, kind: t.kind, microbatch: t.microbatch, startMs: t.startMs, endMs: t.endMs });
       if (t.kind === 'backward') {
-        const key = `${t.module}#${t.replica}`;
+        const key = replicaKey(t);
         inflight.set(key, inflight.get(key)! - 1);
+        for (const b of blocked.get(key) ?? []) ready.get(b.slot)!.push(b);
+        blocked.delete(key);
       }
       for (const d of t.dependents) {
         const next = tasks[d.task];
         next.readyAtMs = Math.max(next.readyAtMs, t.endMs + d.transferMs);
-        if (--next.pending === 0) slotQueue.get(next.slot)!.push(next);
+        if (--next.pending === 0) {
+          if (next.readyAtMs <= now) {
+            ready.get(next.slot)!.push(next);
+            touched.add(next.slot);
+          } else waiting.push(next);
+        }
       }
     }
-    dispatch(now);
+    for (const slot of touched) dispatch(slot, now);
+    // Blocked forwards re-entered heaps of slots not touched above only when their backward finished, which touched them.
+    const nextTime = Math.min(running.peek()?.endMs ?? Infinity, waiting.peek()?.readyAtMs ?? Infinity);
+    if (nextTime === Infinity) {
+      if (done < tasks.length) throw new Error(`simulation deadlock: ${tasks.length - done} tasks cannot run (plan decoding bug)`);
+      break;
+    }
+    now = nextTime;
   }
 
   // Gradient synchronisation, then one optimizer step per replica on its own slot.
@@ -269,32 +280,3 @@ export function allReduceMs(perf: PerfModel, nodes: readonly number[], bytes: nu
   return (2 * (r - 1) * links.latencyUs) / 1000 + ((2 * (r - 1)) / r) * (bytes / (gbps * 1e6));
 }
 
-function heapPush(heap: Task[], t: Task): void {
-  heap.push(t);
-  let i = heap.length - 1;
-  while (i > 0) {
-    const p = (i - 1) >> 1;
-    if (heap[p].endMs <= heap[i].endMs) break;
-    [heap[p], heap[i]] = [heap[i], heap[p]];
-    i = p;
-  }
-}
-
-function heapPop(heap: Task[]): Task {
-  const top = heap[0];
-  const last = heap.pop()!;
-  if (heap.length > 0) {
-    heap[0] = last;
-    let i = 0;
-    for (;;) {
-      const l = 2 * i + 1, r = l + 1;
-      let m = i;
-      if (l < heap.length && heap[l].endMs < heap[m].endMs) m = l;
-      if (r < heap.length && heap[r].endMs < heap[m].endMs) m = r;
-      if (m === i) break;
-      [heap[m], heap[i]] = [heap[i], heap[m]];
-      i = m;
-    }
-  }
-  return top;
-}

@@ -162,7 +162,8 @@ export function heuristicCandidates(perf: PerfModel, seeds: readonly Layout[], k
   for (const s of [...starts]) {
     out.set(key(s.layout), s);
     const improved = localSearch(perf, s.layout);
-    if (Number.isFinite(improved.estimateMs)) out.set(key(improved.layout), { name: 'local-search', ...improved });
+    const k = key(improved.layout);
+    if (Number.isFinite(improved.estimateMs) && k !== key(s.layout) && !out.has(k)) out.set(k, { name: `local-search-from-${s.name}`, ...improved });
   }
   return [...out.values()].filter((c) => Number.isFinite(c.estimateMs)).sort((a, b) => a.estimateMs - b.estimateMs).slice(0, keep);
 }
