@@ -157,7 +157,7 @@ export function heuristicCandidates(perf: PerfModel, seeds: readonly Layout[], k
     uniform.push({ name: 'waterfill', layout, estimateMs: evaluate(perf, layout) });
   }
   uniform.sort((a, b) => a.estimateMs - b.estimateMs);
-  const starts = [...uniform.slice(0, keep).filter((c) => Number.isFinite(c.estimateMs)), ...seeds.map((layout) => ({ name: 'baseline', layout, estimateMs: evaluate(perf, layout) }))];
+  const starts = [...uniform.slice(0, keep).filter((c) => Number.isFinite(c.estimateMs)), ...seeds.map((layout) => ({ name: 'kept-baseline', layout, estimateMs: evaluate(perf, layout) }))];
   const out = new Map<string, HeuristicCandidate>();
   for (const s of [...starts]) {
     out.set(key(s.layout), s);

@@ -1,0 +1,46 @@
+/**
+ * npm run bench:plan — heuristic planning time for every bundled model × cluster, and the predicted
+ * speedup of the heuristic plan over the best temporal baseline. The global batch is scaled with the
+ * cluster (model batch × GPUs / 8) so that 128 GPUs have work; figures are from one run on this machine.
+ */
+import * as path from 'path';
+import * as fs from 'fs';
+import { planModel } from '../src/plan/planner';
+import { loadCluster, loadModel } from '../src/spec/load';
+import { MosaicError } from '../src/errors';
+import type { Plan } from '../src/spec/plan';
+
+const root = path.resolve(__dirname, '../..');
+const list = (kind: string) => fs.readdirSync(path.join(root, 'datasets', kind)).filter((f) => f.endsWith('.json')).sort().map((f) => path.join(root, 'datasets', kind, f));
+
+const rows: string[][] = [['model', 'cluster', 'GPUs', 'batch', 'best baseline', 'baseline ms', 'heuristic ms', 'speedup', 'vs bound', 'plan ms', 'heuristic layout (GPU 0)']];
+for (const mf of list('models')) {
+  for (const cf of list('clusters')) {
+    const base = loadModel(mf);
+    const cluster = loadCluster(cf);
+    const gpus = cluster.nodes * cluster.gpusPerNode;
+    const global = Math.max(base.batch.global, Math.round((base.batch.global * gpus) / 8 / base.batch.micro) * base.batch.micro);
+    const model = { ...base, batch: { ...base.batch, global } };
+    try {
+      const t0 = process.hrtime.bigint();
+      const r = planModel(model, cluster, undefined, { method: 'all' });
+      const wall = Number(process.hrtime.bigint() - t0) / 1e6;
+      const fitted = r.baselines.filter((b): b is { name: 'sequential'; plan: Plan } => 'plan' in b);
+      const best = fitted.reduce((a, b) => (b.plan.prediction.iterationMs < a.plan.prediction.iterationMs ? b : a));
+      const h = r.plans.find((p) => p.provenance.startsWith('heuristic:'))!;
+      rows.push([
+        model.name, cluster.name, String(gpus), String(global), best.name,
+        best.plan.prediction.iterationMs.toFixed(1), h.prediction.iterationMs.toFixed(1),
+        (best.plan.prediction.iterationMs / h.prediction.iterationMs).toFixed(3) + 'x',
+        (h.prediction.iterationMs / h.prediction.lowerBoundMs).toFixed(3),
+        (r.heuristicMs ?? wall).toFixed(0),
+        h.gpus[0].slots.map((s) => `${s.modules.join('+')}@${s.smCount}`).join(' | '),
+      ]);
+    } catch (err) {
+      if (!(err instanceof MosaicError)) throw err;
+      rows.push([model.name, cluster.name, String(gpus), String(global), `does not fit: ${err.lines[0].slice(0, 90)}`]);
+    }
+  }
+}
+const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+for (const r of rows) process.stdout.write('| ' + r.map((c, i) => (c ?? '').padEnd(widths[i])).join(' | ') + ' |\n');

@@ -1,0 +1,63 @@
+// Task-graph executor: one thread per context, pinned to the context's first core, driving a
+// PinnedPool over all of the context's cores. A context runs its ready tasks one at a time in
+// submission order; a task is ready when every dependency has finished.
+#pragma once
+
+#include <atomic>
+#include <string>
+#include <vector>
+
+#include "common.h"
+
+namespace mosaic {
+
+struct ContextSpec {
+  int64_t id = 0;
+  std::vector<int> cores;
+};
+
+struct TaskSpec {
+  int64_t id = 0;
+  int context = 0;            // index into GraphSpec::contexts
+  std::vector<OpDesc> ops;
+  std::vector<int> deps;      // indices into GraphSpec::tasks
+};
+
+struct GraphSpec {
+  std::vector<ContextSpec> contexts;
+  std::vector<TaskSpec> tasks;
+  std::vector<BufferView> buffers;
+};
+
+struct TaskRecord {
+  int64_t id = 0;
+  int64_t context = 0;
+  int64_t startNs = 0;  // relative to the start of the run
+  int64_t endNs = 0;
+};
+
+struct InterruptedTask {
+  int64_t id = 0;
+  int64_t opsCompleted = 0;
+};
+
+struct GraphOutcome {
+  std::vector<TaskRecord> completed;      // in completion order
+  std::vector<InterruptedTask> interrupted;
+  std::vector<int64_t> notStarted;
+  int64_t wallNs = 0;
+  bool cancelled = false;
+  bool failed = false;
+  std::string code;
+  std::string message;
+  int64_t failedTask = -1;
+  int64_t failedOp = -1;
+};
+
+// Structural checks (cores, ids, deps, cycles, every op). Throws EngineError.
+void validateGraph(const GraphSpec& g);
+
+// Runs the graph. Never throws for task failures: they are reported in the outcome.
+GraphOutcome executeGraph(const GraphSpec& g, const std::atomic<bool>& cancel);
+
+}  // namespace mosaic

@@ -1,0 +1,61 @@
+import * as path from 'path';
+import * as fs from 'fs';
+import type { ClusterSpec, ModelSpec, ModuleSpec } from '../../src/spec/types';
+
+export const ROOT = path.resolve(__dirname, '../../..');
+export const CLI = path.join(ROOT, 'dist/src/cli/main.js');
+
+export const bundled = (kind: 'models' | 'clusters'): string[] =>
+  fs.readdirSync(path.join(ROOT, 'datasets', kind)).filter((f) => f.endsWith('.json')).map((f) => path.join(ROOT, 'datasets', kind, f));
+
+/** A small GPU: 40 SMs in partitions of 8, so five quota levels. */
+export function tinyCluster(overrides: Partial<ClusterSpec> = {}): ClusterSpec {
+  return {
+    name: 'tiny',
+    description: 'test cluster',
+    device: 'gpu',
+    nodes: 1,
+    gpusPerNode: 2,
+    gpu: { name: 'tiny-gpu', smCount: 40, smGranularity: { min: 8, step: 8 }, peakTflops: 100, hbmGBps: 1000, memoryGiB: 80, gemmTile: 128 },
+    links: { intraNodeGBps: 100, interNodeGBps: 10, latencyUs: 0 },
+    ...overrides,
+  };
+}
+
+export function explicitModule(name: string, params: number, flops: number, inputs: string[] = [], trainable = true): ModuleSpec {
+  return {
+    name,
+    kind: 'modality-encoder',
+    arch: { type: 'explicit', params, forwardFlopsPerSample: flops, activationBytesPerSample: 1e6, gemmRowsPerSample: 256, gemmCols: 1024 },
+    trainable,
+    inputs,
+    outputElementsPerSample: 1000,
+    source: 'test',
+  };
+}
+
+export function tinyModel(modules: ModuleSpec[], overrides: Partial<ModelSpec> = {}): ModelSpec {
+  return {
+    name: 'tiny',
+    description: 'test model',
+    precision: 'bf16',
+    optimizer: { name: 'adamw', stateBytesPerParam: 12, zeroStage: 0 },
+    batch: { global: 16, micro: 4 },
+    activationCheckpointing: false,
+    modules,
+    sources: ['test'],
+    ...overrides,
+  };
+}
+
+/** mulberry32: a seeded PRNG so random tests are deterministic. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
