@@ -3,20 +3,11 @@
  * central finite difference of the reference forward (float64).
  */
 import { expect } from 'chai';
+import { rng } from './helpers/fixtures';
 
 import { loadNative, runGraph } from '../src/engine/native';
 import { OP_NAMES, referenceOp, type Op, type Vec } from '../src/engine/ops';
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randomArray(r: () => number, n: number, lo = -1, hi = 1): Float32Array {
   const a = new Float32Array(n);

@@ -48,7 +48,7 @@ export function tinyModel(modules: ModuleSpec[], overrides: Partial<ModelSpec> =
   };
 }
 
-/** mulberry32: a seeded PRNG so random tests are deterministic. */
+/** mulberry32: a seeded PRNG so random tests are deterministic on every machine (shared by all tests). */
 export function rng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
