@@ -1,0 +1,260 @@
+/**
+ * Feasible single-GPU patterns for the pattern formulation (solver/README.md, "Formulations").
+ *
+ * A pattern is what one GPU holds: a few slots, each a group of modules that time-share it at one
+ * quota level. Patterns are enumerated from set partitions of subsets of the modules (at most
+ * `maxSlots` groups) and level vectors whose SMs sum to at most the GPU's. Each pattern carries its
+ * per-module rate (microbatches per ms on one GPU, interference included, exactly as
+ * `estimateLayoutMs` counts it) and the fewest replicas each of its modules needs for the memory to fit.
+ */
+
+import { MosaicError } from '../../src/errors';
+import { GiB, replicaMemoryBytes, WORKSPACE_BYTES_PER_GPU, WORKSPACE_BYTES_PER_SLOT } from '../../src/perf/memory';
+import type { PerfModel } from '../../src/perf/perf-model';
+import { quotaLevels } from '../../src/perf/timing';
+import { setPartitions } from '../../src/plan/heuristic';
+import { moduleTimeInPattern, type GpuPattern } from '../../src/plan/layout';
+
+export type PatternOptions = {
+  /** Most slots (execution contexts) per GPU. */
+  readonly maxSlots: number;
+  /** Most patterns; above it the quota grid is coarsened (every 2nd level, every 3rd, ...). */
+  readonly maxPatterns: number;
+};
+
+export const DEFAULT_PATTERN_OPTIONS: PatternOptions = { maxSlots: 4, maxPatterns: 6000 };
+
+export type Pattern = {
+  /** Index in `PatternSet.patterns`; the ILP variable is `n[p<id>]`. */
+  readonly id: number;
+  readonly pattern: GpuPattern;
+  /** Microbatches per ms that one GPU with this pattern processes for each module it hosts. */
+  readonly rates: ReadonlyMap<string, number>;
+  /**
+   * Fewest replicas (a tier) each module needs over the whole plan for this GPU's memory to fit;
+   * modules needing only 1 are absent. See `MemoryTiers`.
+   */
+  readonly requires: ReadonlyMap<string, number>;
+  /** Conservative memory of the GPU when every requirement is met, in bytes. */
+  readonly memoryBytes: number;
+  readonly smUsed: number;
+};
+
+/**
+ * Conservative per-replica memory by replica tier. ZeRO shards weights, gradients and optimizer state
+ * over a module's replicas, so a replica's memory depends on how many there are. A pattern cannot know
+ * that count, so it states a requirement "module m has ≥ k replicas" (k from `tiers`) and is charged
+ * `bytes(m, k) = max over R in [k, maxReplicas] of replicaMemoryBytes(m, R, all microbatches)`: the
+ * most the replica can need for any replica count the requirement allows (ZeRO-3 with one layer is not
+ * monotone in R, hence the max) and with the most microbatches in flight. The decoded plan's exact
+ * memory can only be lower, as long as the decoded plan keeps the replicas the ILP counted.
+ */
+export type MemoryTiers = {
+  readonly tiers: readonly number[];
+  readonly maxReplicas: number;
+  readonly bytes: (module: string, tier: number) => number;
+};
+
+export type PatternSet = {
+  readonly patterns: readonly Pattern[];
+  readonly modules: readonly string[];
+  /** Quota levels (fractions) the patterns were drawn from, after any coarsening. */
+  readonly levels: readonly number[];
+  /** 1 = every level of `quotaLevels(cluster)`; k = every k-th level counted down from 100%. */
+  readonly levelStride: number;
+  readonly maxSlots: number;
+  readonly memory: MemoryTiers;
+  readonly capacityBytes: number;
+  /** Patterns pruned because a one-level raise of a slot is at least as fast for every module. */
+  readonly dominated: number;
+  /** Module sets whose memory does not fit at any tier, with the tiers tried. */
+  readonly memoryRejected: number;
+  readonly notes: readonly string[];
+};
+
+export function memoryTiers(perf: PerfModel): MemoryTiers {
+  const gpus = perf.cluster.nodes * perf.cluster.gpusPerNode;
+  const microbatches = perf.model.batch.global / perf.model.batch.micro;
+  const maxReplicas = Math.max(1, Math.min(gpus, microbatches));
+  const tiers: number[] = [];
+  for (let k = 1; k < maxReplicas; k *= 2) tiers.push(k);
+  tiers.push(maxReplicas);
+  const table = new Map<string, Map<number, number>>();
+  for (const m of perf.order) {
+    // suffix max over R = maxReplicas..1
+    const byTier = new Map<number, number>();
+    let suffix = -Infinity;
+    const at: number[] = [];
+    for (let r = maxReplicas; r >= 1; r--) {
+      suffix = Math.max(suffix, replicaMemoryBytes(perf, m, r, microbatches));
+      at[r] = suffix;
+    }
+    for (const k of tiers) byTier.set(k, at[k]);
+    table.set(m, byTier);
+  }
+  return {
+    tiers,
+    maxReplicas,
+    bytes: (module, tier) => {
+      const v = table.get(module)?.get(tier);
+      if (v === undefined) throw new MosaicError('E_INTERNAL', `no memory tier ${tier} for module "${module}" (a bug)`);
+      return v;
+    },
+  };
+}
+
+/** Per-GPU fixed memory: the context and workspaces, plus one more per extra slot. */
+export const patternBaseBytes = (slots: number): number => WORKSPACE_BYTES_PER_GPU + WORKSPACE_BYTES_PER_SLOT * Math.max(0, slots - 1);
+
+/**
+ * The minimal requirement vectors (an antichain) under which modules `mods` fit on one GPU with `slots`
+ * slots: each a map module → tier, and the GPU's bytes. Empty when they never fit.
+ */
+export function minimalRequirements(
+  mods: readonly string[],
+  slots: number,
+  memory: MemoryTiers,
+  capacity: number,
+): { requires: Map<string, number>; bytes: number }[] {
+  const base = patternBaseBytes(slots);
+  // Modules whose bytes do not depend on the tier never need a requirement.
+  const varying = mods.filter((m) => memory.tiers.some((k) => memory.bytes(m, k) !== memory.bytes(m, 1)));
+  const fixed = mods.filter((m) => !varying.includes(m)).reduce((s, m) => s + memory.bytes(m, 1), 0);
+  const fits: { tiers: number[]; bytes: number }[] = [];
+  const T = memory.tiers;
+  const idx = varying.map(() => 0);
+  for (;;) {
+    const bytes = base + fixed + varying.reduce((s, m, i) => s + memory.bytes(m, T[idx[i]]), 0);
+    if (bytes <= capacity) fits.push({ tiers: idx.map((i) => T[i]), bytes });
+    let d = 0;
+    while (d < idx.length && ++idx[d] === T.length) idx[d++] = 0;
+    if (d === idx.length) break;
+  }
+  const minimal = fits.filter((a) => !fits.some((b) => b !== a && b.tiers.every((t, i) => t <= a.tiers[i]) && b.tiers.some((t, i) => t < a.tiers[i])));
+  return minimal.map((f) => ({
+    requires: new Map(varying.map((m, i) => [m, f.tiers[i]] as [string, number]).filter(([, k]) => k > 1)),
+    bytes: f.bytes,
+  }));
+}
+
+/** Per-module rate of one GPU holding `pattern`: a slot shared in time gives each member 1/Σ times. */
+export function patternRates(perf: PerfModel, pattern: GpuPattern): Map<string, number> {
+  const rates = new Map<string, number>();
+  pattern.forEach((slot, i) => {
+    const cycle = slot.modules.reduce((s, m) => s + moduleTimeInPattern(perf, pattern, i, m), 0);
+    for (const m of slot.modules) rates.set(m, (rates.get(m) ?? 0) + 1 / cycle);
+  });
+  return rates;
+}
+
+/** Groupings: set partitions of every non-empty subset of the modules into at most `maxSlots` groups. */
+export function groupings(modules: readonly string[], maxSlots: number): string[][][] {
+  const out: string[][][] = [];
+  for (let mask = 1; mask < 1 << modules.length; mask++) {
+    const subset = modules.filter((_, i) => mask & (1 << i));
+    for (const p of setPartitions(subset)) if (p.length <= maxSlots) out.push(p);
+  }
+  return out;
+}
+
+class TooMany extends Error {}
+
+/** Level grid after coarsening: every `stride`-th SM count counted down from the whole GPU. */
+function levelGrid(perf: PerfModel, stride: number): number[] {
+  const all = quotaLevels(perf.cluster).map((q) => Math.round(q * perf.cluster.gpu.smCount));
+  return all.filter((_, i) => (all.length - 1 - i) % stride === 0);
+}
+
+const RATE_TOLERANCE = 1e-12;
+
+/**
+ * Enumerates the non-dominated feasible patterns. A pattern with free SMs is dropped when raising one
+ * of its slots by one level (within the SMs) gives every module a rate at least as high (interference
+ * can make a raise slow a neighbour, so a non-maximal pattern is kept when no raise dominates it).
+ * Throws E_INTERNAL only for bugs; an empty set is a value (nothing fits).
+ */
+export function enumeratePatterns(perf: PerfModel, options: Partial<PatternOptions> = {}): PatternSet {
+  const opts = { ...DEFAULT_PATTERN_OPTIONS, ...options };
+  if (!(opts.maxSlots >= 1) || !(opts.maxPatterns >= 1)) {
+    throw new MosaicError('E_INPUT', `Expected maxSlots ≥ 1 and maxPatterns ≥ 1 but received ${opts.maxSlots} and ${opts.maxPatterns}`);
+  }
+  const memory = memoryTiers(perf);
+  const capacity = perf.cluster.gpu.memoryGiB * GiB;
+  const levelCount = quotaLevels(perf.cluster).length;
+  for (let stride = 1; ; stride++) {
+    try {
+      return enumerateWithStride(perf, opts, memory, capacity, stride);
+    } catch (e) {
+      if (!(e instanceof TooMany)) throw e;
+      if (stride >= levelCount) {
+        throw new MosaicError('E_INPUT', `more than ${opts.maxPatterns} GPU patterns even with only the 100% quota level; lower maxSlots (${opts.maxSlots})`);
+      }
+    }
+  }
+}
+
+function enumerateWithStride(perf: PerfModel, opts: PatternOptions, memory: MemoryTiers, capacity: number, stride: number): PatternSet {
+  const smCount = perf.cluster.gpu.smCount;
+  const grid = levelGrid(perf, stride);
+  const patterns: Pattern[] = [];
+  const memoCache = new Map<string, { requires: Map<string, number>; bytes: number }[]>();
+  let dominated = 0;
+  let memoryRejected = 0;
+  const groups = groupings(perf.order, Math.min(opts.maxSlots, Math.floor(smCount / grid[0])));
+  for (const grouping of groups) {
+    const mods = grouping.flat();
+    const memKey = `${[...mods].sort().join(',')}|${grouping.length}`;
+    let reqs = memoCache.get(memKey);
+    if (!reqs) {
+      reqs = minimalRequirements(mods, grouping.length, memory, capacity);
+      memoCache.set(memKey, reqs);
+      if (reqs.length === 0) memoryRejected++;
+    }
+    if (reqs.length === 0) continue;
+    const k = grouping.length;
+    const level = new Array<number>(k).fill(0);
+    const make = (lv: readonly number[]): GpuPattern => grouping.map((g, i) => ({ modules: g, quotaFraction: grid[lv[i]] / smCount }));
+    const visit = (depth: number, used: number): void => {
+      if (depth === k) {
+        const pattern = make(level);
+        const rates = patternRates(perf, pattern);
+        const free = smCount - used;
+        for (let i = 0; i < k; i++) {
+          const next = level[i] + 1;
+          if (next >= grid.length || grid[next] - grid[level[i]] > free) continue;
+          const raised = level.map((l, j) => (j === i ? next : l));
+          const better = patternRates(perf, make(raised));
+          if ([...rates].every(([m, r]) => better.get(m)! >= r * (1 - RATE_TOLERANCE))) {
+            dominated++;
+            return;
+          }
+        }
+        for (const req of reqs!) {
+          if (patterns.length >= opts.maxPatterns) throw new TooMany();
+          patterns.push({ id: patterns.length, pattern, rates, requires: req.requires, memoryBytes: req.bytes, smUsed: used });
+        }
+        return;
+      }
+      for (let l = 0; l < grid.length; l++) {
+        if (used + grid[l] > smCount) break;
+        level[depth] = l;
+        visit(depth + 1, used + grid[l]);
+      }
+    };
+    visit(0, 0);
+  }
+  const notes: string[] = [];
+  if (stride > 1) notes.push(`quota grid coarsened to every ${stride}th level (${grid.length} levels) to stay under ${opts.maxPatterns} patterns; optimality is over this grid`);
+  return {
+    patterns,
+    modules: perf.order,
+    levels: grid.map((s) => s / smCount),
+    levelStride: stride,
+    maxSlots: opts.maxSlots,
+    memory,
+    capacityBytes: capacity,
+    dominated,
+    memoryRejected,
+    notes,
+  };
+}

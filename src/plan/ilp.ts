@@ -1,0 +1,245 @@
+import { MosaicError } from '../errors';
+import type { PerfModel } from '../perf/perf-model';
+import type { Plan, Provenance, SolverRecord } from '../spec/plan';
+import type { Profile } from '../spec/types';
+import { CUTOFF_INFEASIBLE_MESSAGE, solveWithFallback, type BackendName, type SolveResult, type SolveStatus } from '../../solver/backends';
+import { countsTheta, countsToLayout, decodeCounts, ilpPlan, linearMs, solverRecord } from '../../solver/decode';
+import { buildPatternIlp, RATE_SCALE, type CountVector, type FormulationInfo } from '../../solver/formulate/pattern-ilp';
+import { enumeratePatterns, patternRates, type PatternOptions, type PatternSet } from '../../solver/formulate/patterns';
+import { baselineLayouts } from './baselines';
+import { layoutMemoryBound } from './estimate';
+import { heuristicCandidates } from './heuristic';
+import { capacityBytes, explainInfeasible } from './fits';
+import type { Layout } from './layout';
+import { scoreLayout, type ScoredLayout } from './make-plan';
+
+export type IlpOptions = {
+  readonly solver: BackendName;
+  /** Budget for all solves together (optimum, memory re-solves and next-best solutions). */
+  readonly timeLimitSeconds: number;
+  /** Heuristic (and baseline) layouts: they bound the ILP and compete in the final simulation. */
+  readonly seeds: readonly Layout[];
+  /** Next-best ILP solutions to simulate besides the optimum (no-good cuts), default 2. */
+  readonly nextBest?: number;
+  /** Pass the best seed as a row θ ≥ θ_seed (measured: see solver/README.md); default false. */
+  readonly cutoffAsRow?: boolean;
+  readonly patterns?: Partial<PatternOptions>;
+  readonly profile?: Profile;
+};
+
+export type IlpCandidateName = 'ilp-optimum' | `ilp-next-${number}` | `seed-${number}`;
+
+export type IlpCandidate = {
+  readonly name: IlpCandidateName;
+  readonly layout: Layout;
+  /** Slowest module's total rate under the linear model, microbatches per ms. */
+  readonly thetaPerMs: number;
+  /** microbatches / θ: the ILP's objective as an iteration time. */
+  readonly linearMs: number;
+  /** The simulator's iteration time; undefined when the decoded plan does not fit in memory. */
+  readonly simulatedMs?: number;
+  readonly scored?: ScoredLayout;
+  readonly fits: boolean;
+};
+
+export type IlpStats = {
+  readonly variables: number;
+  readonly rows: number;
+  readonly patterns: number;
+  /** Solve time of the first (optimum) solve, worker start-up included. */
+  readonly solveMs: number;
+  /** Every solve together (optimum, memory re-solves, next-best). */
+  readonly totalSolveMs: number;
+  readonly solves: number;
+  readonly status: SolveStatus;
+  readonly backend: BackendName;
+  readonly levelStride: number;
+  readonly notes: readonly string[];
+};
+
+export type IlpBest = ScoredLayout & {
+  readonly solver: SolverRecord;
+  readonly provenance: Provenance;
+  readonly chosen: IlpCandidateName;
+  readonly plan: Plan;
+};
+
+export type IlpResult =
+  | {
+      readonly best: IlpBest;
+      readonly candidates: readonly IlpCandidate[];
+      readonly stats: IlpStats;
+      /** The ILP's best θ as iteration ms (undefined when it found nothing); the best seed's. */
+      readonly ilpLinearMs?: number;
+      readonly seedLinearMs?: number;
+      /** True when the solver proved its answer optimal for the linear model over the pattern set. */
+      readonly provenOptimal: boolean;
+    }
+  | { readonly infeasible: string; readonly stats?: IlpStats };
+
+const DEFAULT_NEXT_BEST = 2;
+/** Re-solves after a decoded optimum fails the exact memory check. */
+const MAX_MEMORY_RESOLVES = 3;
+/** The smallest budget worth starting another solve with. */
+const MIN_SOLVE_MS = 300;
+/** Each next-best solve may take this many times the first solve (at least NEXT_BEST_MIN_MS). */
+const NEXT_BEST_FACTOR = 2;
+const NEXT_BEST_MIN_MS = 1000;
+
+/** θ of any layout (microbatches per ms) under the linear model, as `estimateLayoutMs` counts rates. */
+export function layoutTheta(perf: PerfModel, layout: Layout): number {
+  const rate = new Map<string, number>();
+  for (const { pattern, count } of layout) {
+    if (count <= 0) continue;
+    for (const [m, r] of patternRates(perf, pattern)) rate.set(m, (rate.get(m) ?? 0) + count * r);
+  }
+  return Math.min(...perf.order.map((m) => rate.get(m) ?? 0));
+}
+
+/** Size of the pattern ILP for a case, for the bench: variables, rows, patterns. */
+export function ilpStats(perf: PerfModel, patterns: Partial<PatternOptions> = {}): { variables: number; rows: number; patterns: number; levelStride: number; set: PatternSet; info: FormulationInfo } {
+  const set = enumeratePatterns(perf, patterns);
+  const info = buildPatternIlp(set, perf.cluster.nodes * perf.cluster.gpusPerNode);
+  return { variables: info.variables, rows: info.rows, patterns: set.patterns.length, levelStride: set.levelStride, set, info };
+}
+
+/**
+ * The heuristic planner's layouts as ILP seeds (baselines that fit, then the heuristic candidates), and
+ * the one the heuristic planner would pick: the lowest simulated iteration time that fits in memory.
+ */
+export function heuristicSeeds(perf: PerfModel, finalists = 6): { layouts: Layout[]; best?: { layout: Layout; scored: ScoredLayout; name: string } } {
+  const baselines = baselineLayouts(perf).flatMap((b) => (b.fits ? [{ name: `baseline-${b.name}`, layout: b.layout }] : []));
+  const heuristics = heuristicCandidates(perf, baselines.map((b) => b.layout), finalists);
+  const all = [...heuristics.map((h) => ({ name: h.name, layout: h.layout })), ...baselines];
+  let best: { layout: Layout; scored: ScoredLayout; name: string } | undefined;
+  for (const c of all) {
+    const scored = scoreLayout(perf, c.layout);
+    if (Math.max(...scored.memoryBytes) > capacityBytes(perf)) continue;
+    if (!best || scored.simulation.iterationMs < best.scored.simulation.iterationMs) best = { layout: c.layout, scored, name: c.name };
+  }
+  return { layouts: all.map((c) => c.layout), ...(best ? { best } : {}) };
+}
+
+const hasValues = (r: SolveResult): r is SolveResult & { values: ReadonlyMap<string, number> } => r.values !== undefined && (r.status === 'optimal' || r.status === 'feasible' || r.status === 'timeLimit');
+
+/**
+ * Exact planning over GPU patterns (DESIGN §4.3–4.5): enumerate patterns, solve the pattern ILP seeded
+ * by the heuristic, collect the optimum and a few next-best solutions, and let the simulator choose
+ * among them and the seeds. Outcomes are values: `{ infeasible }` names the binding constraint.
+ */
+export async function planIlp(perf: PerfModel, options: IlpOptions): Promise<IlpResult> {
+  if (!(options.timeLimitSeconds > 0)) throw new MosaicError('E_INPUT', `Expected a positive time limit in seconds but received ${options.timeLimitSeconds}`);
+  const why = explainInfeasible(perf);
+  if (why) return { infeasible: `${perf.model.name} does not fit on ${perf.cluster.name}: ${why}` };
+  const gpus = perf.cluster.nodes * perf.cluster.gpusPerNode;
+  const microbatches = perf.model.batch.global / perf.model.batch.micro;
+  const capacity = capacityBytes(perf);
+  const set = enumeratePatterns(perf, options.patterns);
+  const notes = [...set.notes];
+
+  // Seeds: same linear objective; the best bounds the ILP.
+  const seeds = options.seeds
+    .map((layout, i) => ({ i, layout: layout.filter((e) => e.count > 0), theta: 0 }))
+    .filter((s) => s.layout.length > 0 && layoutMemoryBound(perf, s.layout) <= capacity)
+    .map((s) => ({ ...s, theta: layoutTheta(perf, s.layout) }));
+  const bestSeed = seeds.reduce<(typeof seeds)[number] | undefined>((a, s) => (!a || s.theta > a.theta ? s : a), undefined);
+
+  const deadline = Date.now() + options.timeLimitSeconds * 1000;
+  const exclude: CountVector[] = [];
+  let info = buildPatternIlp(set, gpus, exclude);
+  let solves = 0;
+  let totalSolveMs = 0;
+  const solve = async (budgetMs = Infinity): Promise<SolveResult> => {
+    info = buildPatternIlp(set, gpus, exclude);
+    const cutoff = bestSeed && bestSeed.theta > 0 ? bestSeed.theta * RATE_SCALE * (1 - 1e-9) : undefined;
+    const r = await solveWithFallback(info.model, { timeLimitMs: Math.max(MIN_SOLVE_MS, Math.min(budgetMs, deadline - Date.now())), ...(cutoff !== undefined ? { cutoff, cutoffAsRow: options.cutoffAsRow ?? false } : {}) }, options.solver);
+    solves++;
+    totalSolveMs += r.solveMs;
+    if (r.message) notes.push(`solve ${solves} (${r.backend}, ${r.status}): ${r.message}`);
+    return r;
+  };
+
+  const variables = info.variables;
+  const rows = info.rows;
+  let first = await solve();
+  const firstSolveMs = first.solveMs;
+  const candidates: IlpCandidate[] = [];
+  const evaluate = (name: IlpCandidateName, layout: Layout, thetaPerMs: number): IlpCandidate => {
+    const scored = scoreLayout(perf, layout);
+    const fits = Math.max(...scored.memoryBytes) <= capacity;
+    return { name, layout, thetaPerMs, linearMs: linearMs(microbatches, thetaPerMs), fits, ...(fits ? { scored, simulatedMs: scored.simulation.iterationMs } : {}) };
+  };
+
+  // The optimum, re-solved with a no-good cut while its exact memory does not fit.
+  let optimum: IlpCandidate | undefined;
+  let optimumCounts: Map<number, number> | undefined;
+  for (let attempt = 0; hasValues(first); attempt++) {
+    const counts = decodeCounts(set, info, first.values);
+    const theta = countsTheta(set, counts);
+    if (theta <= 0) break;
+    const c = evaluate('ilp-optimum', countsToLayout(set, counts), theta);
+    if (c.fits || attempt >= MAX_MEMORY_RESOLVES || Date.now() > deadline) {
+      if (!c.fits) notes.push(`the ILP's answers kept failing the exact memory check after ${attempt} re-solves`);
+      optimum = c.fits ? c : undefined;
+      optimumCounts = counts;
+      break;
+    }
+    notes.push(`decoded optimum needs ${(Math.max(...(scoreLayout(perf, c.layout).memoryBytes)) / 2 ** 30).toFixed(1)} GiB on a GPU: cut and re-solved`);
+    exclude.push(counts);
+    first = await solve();
+  }
+  const firstStatus = first.status;
+  if (!optimumCounts && firstStatus === 'optimal') {
+    // Proven: no count vector gives every module a positive rate within G GPUs and the memory tiers.
+    const fix = perf.model.optimizer.zeroStage < 3 ? 'use ZeRO stage 3, more GPUs, or a smaller micro-batch' : 'use more GPUs or a smaller micro-batch';
+    const stats = makeStats(first);
+    return { infeasible: `${perf.model.name} does not fit on ${perf.cluster.name}: no combination of ${set.patterns.length} GPU patterns (at most ${set.maxSlots} slots per GPU) hosts all ${set.modules.length} modules on ${gpus} GPUs within ${perf.cluster.gpu.memoryGiB} GiB each: ${fix}` , stats };
+  }
+  if (first.status === 'infeasible' && first.message === CUTOFF_INFEASIBLE_MESSAGE) notes.push('no pattern solution beats the best seed (cutoff row infeasible)');
+
+  // Next-best solutions.
+  if (optimumCounts) {
+    exclude.push(optimumCounts);
+    for (let k = 1; k <= (options.nextBest ?? DEFAULT_NEXT_BEST) && deadline - Date.now() > MIN_SOLVE_MS; k++) {
+      // A next-best answer is only a candidate for the simulator: an unproven one will do.
+      const r = await solve(Math.max(NEXT_BEST_MIN_MS, NEXT_BEST_FACTOR * firstSolveMs));
+      if (!hasValues(r)) break;
+      const counts = decodeCounts(set, info, r.values);
+      const theta = countsTheta(set, counts);
+      if (theta <= 0) break;
+      candidates.push(evaluate(`ilp-next-${k}`, countsToLayout(set, counts), theta));
+      exclude.push(counts);
+    }
+  }
+  if (optimum) candidates.unshift(optimum);
+  for (const s of seeds) candidates.push(evaluate(`seed-${s.i}`, s.layout, s.theta));
+
+  const stats = makeStats(first);
+  const fitting = candidates.filter((c) => c.fits && c.scored);
+  if (fitting.length === 0) {
+    if (first.status === 'timeLimit' || first.status === 'error') {
+      throw new MosaicError('E_TIME_LIMIT', `the ILP found no plan for ${perf.model.name} on ${perf.cluster.name} within ${options.timeLimitSeconds} s (${first.status}${first.message ? `: ${first.message}` : ''}) and no seed fits`);
+    }
+    return { infeasible: `${perf.model.name} does not fit on ${perf.cluster.name}: neither the ILP's answers nor the heuristic layouts pass the exact memory check`, stats };
+  }
+  const chosen = fitting.reduce((a, c) => (c.simulatedMs! < a.simulatedMs! ? c : a));
+  const provenOptimal = firstStatus === 'optimal' && optimum !== undefined;
+  if (!optimum) notes.push(`the solver returned no better plan than the seeds (${firstStatus}); the best seed stands`);
+  else if (bestSeed && bestSeed.theta > optimum.thetaPerMs * (1 + 1e-9)) notes.push('a seed beats the ILP answer on the linear model (it uses patterns outside the enumerated set, or the solve was cut short)');
+  const recordStatus: SolveStatus = optimum ? firstStatus : firstStatus === 'optimal' || firstStatus === 'infeasible' ? firstStatus : 'timeLimit';
+  const record = solverRecord(first, microbatches, recordStatus);
+  const provenance: Provenance = provenOptimal && chosen.name === 'ilp-optimum' ? 'ilp-optimal' : 'ilp-incumbent';
+  const plan = ilpPlan(perf, chosen.scored!, record, provenance === 'ilp-optimal', options.profile);
+  return {
+    best: { ...chosen.scored!, solver: record, provenance, chosen: chosen.name, plan },
+    candidates,
+    stats,
+    ...(optimum ? { ilpLinearMs: optimum.linearMs } : {}),
+    ...(bestSeed ? { seedLinearMs: linearMs(microbatches, bestSeed.theta) } : {}),
+    provenOptimal,
+  };
+
+  function makeStats(r: SolveResult): IlpStats {
+    return { variables, rows, patterns: set.patterns.length, solveMs: firstSolveMs, totalSolveMs, solves, status: r.status, backend: r.backend, levelStride: set.levelStride, notes };
+  }
+}
