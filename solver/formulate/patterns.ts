@@ -22,7 +22,10 @@ export type PatternOptions = {
   readonly maxPatterns: number;
 };
 
-export const DEFAULT_PATTERN_OPTIONS: PatternOptions = { maxSlots: 4, maxPatterns: 6000 };
+export const DEFAULT_PATTERN_OPTIONS: PatternOptions = { maxSlots: 4, maxPatterns: 1500 };
+
+/** Patterns enumerated before the Pareto filter, per `maxPatterns`: bounds the O(P·K) filter's cost. */
+const RAW_FACTOR = 8;
 
 export type Pattern = {
   /** Index in `PatternSet.patterns`; the ILP variable is `n[p<id>]`. */
@@ -67,6 +70,8 @@ export type PatternSet = {
   readonly capacityBytes: number;
   /** Patterns pruned because a one-level raise of a slot is at least as fast for every module. */
   readonly dominated: number;
+  /** Patterns pruned because another pattern is at least as fast for every module and needs no more replicas. */
+  readonly paretoDominated: number;
   /** Module sets whose memory does not fit at any tier, with the tiers tried. */
   readonly memoryRejected: number;
   readonly notes: readonly string[];
@@ -168,6 +173,32 @@ function levelGrid(perf: PerfModel, stride: number): number[] {
 const RATE_TOLERANCE = 1e-12;
 
 /**
+ * Drops every pattern q for which another pattern p is at least as fast for every module (a module p
+ * does not host counts 0) and requires no more replicas of any module (absent = 1). Swapping q for p in
+ * any solution keeps every row satisfied and θ no lower, so the optimum is unchanged. Of equal
+ * patterns the first is kept. Candidates are visited by decreasing total rate so a dominator comes first.
+ */
+export function paretoFilter(modules: readonly string[], patterns: readonly Pattern[]): Pattern[] {
+  const scale = modules.map((m) => Math.max(1e-300, ...patterns.map((p) => p.rates.get(m) ?? 0)));
+  const rows = patterns.map((p) => ({
+    p,
+    rate: modules.map((m) => p.rates.get(m) ?? 0),
+    req: modules.map((m) => p.requires.get(m) ?? 1),
+    total: modules.reduce((s, m, i) => s + (p.rates.get(m) ?? 0) / scale[i], 0),
+  }));
+  rows.sort((a, b) => b.total - a.total || a.p.id - b.p.id);
+  const kept: typeof rows = [];
+  for (const q of rows) {
+    const dominated = kept.some((p) => {
+      for (let i = 0; i < modules.length; i++) if (p.rate[i] < q.rate[i] || p.req[i] > q.req[i]) return false;
+      return true;
+    });
+    if (!dominated) kept.push(q);
+  }
+  return kept.sort((a, b) => a.p.id - b.p.id).map((r) => r.p);
+}
+
+/**
  * Enumerates the non-dominated feasible patterns. A pattern with free SMs is dropped when raising one
  * of its slots by one level (within the SMs) gives every module a rate at least as high (interference
  * can make a raise slow a neighbour, so a non-maximal pattern is kept when no raise dominates it).
@@ -230,7 +261,7 @@ function enumerateWithStride(perf: PerfModel, opts: PatternOptions, memory: Memo
           }
         }
         for (const req of reqs!) {
-          if (patterns.length >= opts.maxPatterns) throw new TooMany();
+          if (patterns.length >= opts.maxPatterns * RAW_FACTOR) throw new TooMany();
           patterns.push({ id: patterns.length, pattern, rates, requires: req.requires, memoryBytes: req.bytes, smUsed: used });
         }
         return;
@@ -243,6 +274,11 @@ function enumerateWithStride(perf: PerfModel, opts: PatternOptions, memory: Memo
     };
     visit(0, 0);
   }
+  const kept = paretoFilter(perf.order, patterns);
+  if (kept.length > opts.maxPatterns) throw new TooMany();
+  const paretoDominated = patterns.length - kept.length;
+  patterns.length = 0;
+  kept.forEach((p, id) => patterns.push({ ...p, id }));
   const notes: string[] = [];
   if (stride > 1) notes.push(`quota grid coarsened to every ${stride}th level (${grid.length} levels) to stay under ${opts.maxPatterns} patterns; optimality is over this grid`);
   return {
@@ -254,6 +290,7 @@ function enumerateWithStride(perf: PerfModel, opts: PatternOptions, memory: Memo
     memory,
     capacityBytes: capacity,
     dominated,
+    paretoDominated,
     memoryRejected,
     notes,
   };
