@@ -54,6 +54,10 @@ export type IlpStats = {
   readonly status: SolveStatus;
   readonly backend: BackendName;
   readonly levelStride: number;
+  /** LP relaxation bound as iteration ms (no integer plan can be faster on the linear model). */
+  readonly lpBoundMs?: number;
+  /** 1 − θ/θ_LP of the ILP's answer: how far from the bound it can be at worst. */
+  readonly gapToLpBound?: number;
   readonly notes: readonly string[];
 };
 
@@ -82,6 +86,8 @@ const DEFAULT_NEXT_BEST = 2;
 const MAX_MEMORY_RESOLVES = 3;
 /** The smallest budget worth starting another solve with. */
 const MIN_SOLVE_MS = 300;
+/** Budget for the LP relaxation that bounds the ILP. */
+const LP_BOUND_MS = 3000;
 /** Each next-best solve may take this many times the first solve (at least NEXT_BEST_MIN_MS). */
 const NEXT_BEST_FACTOR = 2;
 const NEXT_BEST_MIN_MS = 1000;
@@ -161,6 +167,10 @@ export async function planIlp(perf: PerfModel, options: IlpOptions): Promise<Ilp
 
   const variables = info.variables;
   const rows = info.rows;
+  // The LP relaxation's θ bounds every integer answer: it gives a proven gap even when the clock stops
+  // the branch and bound (neither backend reports its own bound).
+  const relaxed = await solveWithFallback({ ...info.model, variables: info.model.variables.map((v) => ({ ...v, integer: false })) }, { timeLimitMs: Math.min(LP_BOUND_MS, options.timeLimitSeconds * 1000) }, options.solver);
+  const lpBound = relaxed.status === 'optimal' ? relaxed.objective : undefined;
   let first = await solve();
   const firstSolveMs = first.solveMs;
   const candidates: IlpCandidate[] = [];
@@ -172,6 +182,7 @@ export async function planIlp(perf: PerfModel, options: IlpOptions): Promise<Ilp
 
   // The optimum, re-solved with a no-good cut while its exact memory does not fit.
   let optimum: IlpCandidate | undefined;
+  const optimumTheta = (): number | undefined => optimum?.thetaPerMs;
   let optimumCounts: Map<number, number> | undefined;
   for (let attempt = 0; hasValues(first); attempt++) {
     const counts = decodeCounts(set, info, first.values);
@@ -223,11 +234,18 @@ export async function planIlp(perf: PerfModel, options: IlpOptions): Promise<Ilp
     return { infeasible: `${perf.model.name} does not fit on ${perf.cluster.name}: neither the ILP's answers nor the heuristic layouts pass the exact memory check`, stats };
   }
   const chosen = fitting.reduce((a, c) => (c.simulatedMs! < a.simulatedMs! ? c : a));
-  const provenOptimal = firstStatus === 'optimal' && optimum !== undefined;
+  const provenOptimal = optimum !== undefined && (firstStatus === 'optimal' || (lpBound !== undefined && optimum.thetaPerMs * RATE_SCALE >= lpBound * (1 - 1e-9)));
   if (!optimum) notes.push(`the solver returned no better plan than the seeds (${firstStatus}); the best seed stands`);
   else if (bestSeed && bestSeed.theta > optimum.thetaPerMs * (1 + 1e-9)) notes.push('a seed beats the ILP answer on the linear model (it uses patterns outside the enumerated set, or the solve was cut short)');
   const recordStatus: SolveStatus = optimum ? firstStatus : firstStatus === 'optimal' || firstStatus === 'infeasible' ? firstStatus : 'timeLimit';
-  const record = solverRecord(first, microbatches, recordStatus);
+  // A solve stopped by the clock (or by a gap) is still proven optimal when it meets the LP bound.
+  const meetsBound = optimum !== undefined && lpBound !== undefined && optimum.thetaPerMs * RATE_SCALE >= lpBound * (1 - 1e-9);
+  const bound = first.status === 'optimal' ? first.objective : lpBound;
+  const record = solverRecord(
+    { ...first, ...(bound !== undefined ? { bound } : {}), ...(bound !== undefined && optimum ? { gap: Math.max(0, 1 - (optimum.thetaPerMs * RATE_SCALE) / bound) } : {}) },
+    microbatches,
+    meetsBound ? 'optimal' : recordStatus,
+  );
   const provenance: Provenance = provenOptimal && chosen.name === 'ilp-optimum' ? 'ilp-optimal' : 'ilp-incumbent';
   const plan = ilpPlan(perf, chosen.scored!, record, provenance === 'ilp-optimal', options.profile);
   return {
@@ -240,6 +258,12 @@ export async function planIlp(perf: PerfModel, options: IlpOptions): Promise<Ilp
   };
 
   function makeStats(r: SolveResult): IlpStats {
-    return { variables, rows, patterns: set.patterns.length, solveMs: firstSolveMs, totalSolveMs, solves, status: r.status, backend: r.backend, levelStride: set.levelStride, notes };
+    const theta = optimumTheta();
+    return {
+      variables, rows, patterns: set.patterns.length, solveMs: firstSolveMs, totalSolveMs, solves, status: r.status, backend: r.backend, levelStride: set.levelStride,
+      ...(lpBound !== undefined && lpBound > 0 ? { lpBoundMs: linearMs(microbatches, lpBound / RATE_SCALE) } : {}),
+      ...(lpBound !== undefined && lpBound > 0 && theta !== undefined ? { gapToLpBound: Math.max(0, 1 - (theta * RATE_SCALE) / lpBound) } : {}),
+      notes,
+    };
   }
 }
