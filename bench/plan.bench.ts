@@ -13,6 +13,7 @@ import type { Plan } from '../src/spec/plan';
 const root = path.resolve(__dirname, '../..');
 const list = (kind: string) => fs.readdirSync(path.join(root, 'datasets', kind)).filter((f) => f.endsWith('.json')).sort().map((f) => path.join(root, 'datasets', kind, f));
 
+async function main(): Promise<void> {
 const rows: string[][] = [['model', 'cluster', 'GPUs', 'batch', 'best baseline', 'baseline ms', 'heuristic ms', 'speedup', 'vs bound', 'plan ms', 'heuristic layout (GPU 0)']];
 for (const mf of list('models')) {
   for (const cf of list('clusters')) {
@@ -23,7 +24,7 @@ for (const mf of list('models')) {
     const model = { ...base, batch: { ...base.batch, global } };
     try {
       const t0 = process.hrtime.bigint();
-      const r = planModel(model, cluster, undefined, { method: 'all' });
+      const r = await planModel(model, cluster, undefined, { method: 'heuristic' });
       const wall = Number(process.hrtime.bigint() - t0) / 1e6;
       const fitted = r.baselines.filter((b): b is { name: 'sequential'; plan: Plan } => 'plan' in b);
       const best = fitted.reduce((a, b) => (b.plan.prediction.iterationMs < a.plan.prediction.iterationMs ? b : a));
@@ -44,3 +45,9 @@ for (const mf of list('models')) {
 }
 const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
 for (const r of rows) process.stdout.write('| ' + r.map((c, i) => (c ?? '').padEnd(widths[i])).join(' | ') + ' |\n');
+}
+
+main().catch((err) => {
+  process.stderr.write(`${(err as Error).stack ?? err}\n`);
+  process.exitCode = 1;
+});

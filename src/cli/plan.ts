@@ -5,8 +5,7 @@ import { planModel, type PlanningResult } from '../plan/planner';
 import { DEFAULT_OPTIONS, type Method, type SolverName } from '../plan/options';
 import { fmtMs, formatPlan } from '../report/plan-text';
 import type { Plan } from '../spec/plan';
-import type { ModelSpec } from '../spec/types';
-import { bundledNames, resolveCluster, resolveModel, resolveProfile } from './resolve';
+import { bundledNames, resolveCluster, resolveModel, resolveProfile, withBatch } from './resolve';
 import { oneOf, positiveInteger, positiveNumber } from './options';
 import { runCommand } from './run-command';
 
@@ -20,18 +19,11 @@ type PlanFlags = {
   globalBatch?: number;
   microBatch?: number;
   output?: string;
+  dumpLp?: string;
   json?: boolean;
 };
 
-/** Overrides the model's batch settings from the command line. */
-export function withBatch(model: ModelSpec, global?: number, micro?: number): ModelSpec {
-  if (global === undefined && micro === undefined) return model;
-  const batch = { global: global ?? model.batch.global, micro: micro ?? model.batch.micro };
-  if (batch.global % batch.micro !== 0) {
-    throw new MosaicError('E_USAGE', `global batch ${batch.global} is not a multiple of the micro-batch ${batch.micro}`);
-  }
-  return { ...model, batch };
-}
+export { withBatch } from '../spec/resolve';
 
 export function planSummary(plan: Plan) {
   return {
@@ -52,6 +44,23 @@ function toJson(result: PlanningResult) {
     perfSource: result.perf.source,
     lowerBoundMs: best.prediction.lowerBoundMs,
     heuristicPlanningMs: result.heuristicMs,
+    ilp: result.ilp
+      ? {
+          provenOptimal: result.ilp.provenOptimal,
+          status: result.ilp.stats.status,
+          backend: result.ilp.stats.backend,
+          linearMs: result.ilp.linearMs,
+          lpBoundMs: result.ilp.stats.lpBoundMs,
+          chosen: result.ilp.chosen,
+          patterns: result.ilp.stats.patterns,
+          variables: result.ilp.stats.variables,
+          rows: result.ilp.stats.rows,
+          firstSolveMs: result.ilp.stats.solveMs,
+          totalSolveMs: result.ilp.stats.totalSolveMs,
+          planningMs: result.ilpMs,
+          notes: result.ilp.stats.notes,
+        }
+      : undefined,
     baselines: result.baselines.map((b) => ('plan' in b ? { name: b.name, fits: true, iterationMs: b.plan.prediction.iterationMs } : { name: b.name, fits: false, reason: b.reason })),
     plans: result.plans.map(planSummary),
     speedupOverBaselines: Object.fromEntries(result.baselines.filter((b) => 'plan' in b).map((b) => [b.name, (b as { plan: Plan }).plan.prediction.iterationMs / best.prediction.iterationMs])),
@@ -75,8 +84,16 @@ function printText(result: PlanningResult): void {
       out(`  baseline ${b.name.padEnd(11)} ${fmtMs(b.plan.prediction.iterationMs).padStart(9)} ms   best plan is ${ratio.toFixed(3)}× faster`);
     } else out(`  baseline ${b.name.padEnd(11)} does not fit: ${b.reason}`);
   }
-  if (heuristic && heuristic !== best) out(`  ${heuristic.provenance} ${fmtMs(heuristic.prediction.iterationMs)} ms`);
+  if (heuristic && heuristic !== best) {
+    out(`  ${heuristic.provenance} ${fmtMs(heuristic.prediction.iterationMs)} ms   best plan is ${(heuristic.prediction.iterationMs / best.prediction.iterationMs).toFixed(3)}× faster`);
+  }
   if (result.heuristicMs !== undefined) out(`  heuristic planning took ${result.heuristicMs.toFixed(0)} ms`);
+  if (result.ilp) {
+    const s = result.ilp.stats;
+    const proof = result.ilp.provenOptimal ? 'proven optimal' : `not proven optimal (${s.status}${s.gapToLpBound !== undefined ? `, within ${(100 * s.gapToLpBound).toFixed(2)}% of the LP bound` : ''})`;
+    out(`  ILP (${s.backend}): ${proof} over ${s.patterns} GPU patterns, ${s.variables} variables, ${s.rows} rows; ${result.ilpMs !== undefined ? result.ilpMs.toFixed(0) : '-'} ms in all; the simulator chose ${result.ilp.chosen}`);
+    for (const n of s.notes) out(`    note: ${n}`);
+  }
   out(`  lower bound         ${fmtMs(best.prediction.lowerBoundMs).padStart(9)} ms   best plan is ${(best.prediction.iterationMs / best.prediction.lowerBoundMs).toFixed(3)}× the bound`);
 }
 
@@ -86,9 +103,10 @@ export function planCommand(): Command {
     .requiredOption('-m, --model <file|name>', `model spec file, or a bundled model: ${bundledNames('models').join(', ')}`)
     .requiredOption('-c, --cluster <file|name>', `cluster spec file, a bundled cluster (${bundledNames('clusters').join(', ')}), or local-cpu`)
     .option('-p, --profile <file>', 'profile from `mosaic profile` to calibrate the performance model (default: analytic from the GPU spec)')
-    .option('--method <method>', 'heuristic | baseline | all (ilp: see issue "Exact ILP planner")', oneOf('--method', ['heuristic', 'baseline', 'ilp', 'all'] as const), DEFAULT_OPTIONS.method)
+    .option('--method <method>', 'heuristic | baseline | ilp (exact, seeded by the heuristic) | all', oneOf('--method', ['heuristic', 'baseline', 'ilp', 'all'] as const), DEFAULT_OPTIONS.method)
     .option('--solver <name>', 'ILP backend: glpk | jslp', oneOf('--solver', ['glpk', 'jslp'] as const), DEFAULT_OPTIONS.solver)
-    .option('--time-limit <seconds>', 'time limit for the ILP', positiveNumber('--time-limit'), DEFAULT_OPTIONS.timeLimitSeconds)
+    .option('--time-limit <seconds>', 'time limit for the ILP (all solves together); the best plan found so far is returned', positiveNumber('--time-limit'), DEFAULT_OPTIONS.timeLimitSeconds)
+    .option('--dump-lp <file>', 'write the pattern ILP in LP format (CPLEX LP; readable by glpsol, HiGHS, CBC) for debugging')
     .option('--global-batch <n>', "override the model's global batch", positiveInteger('--global-batch'))
     .option('--micro-batch <n>', "override the model's micro-batch", positiveInteger('--micro-batch'))
     .option('-o, --output <file>', 'write the best plan as JSON (atomically) for `mosaic show` and `mosaic train`')
@@ -100,15 +118,22 @@ Examples:
   $ mosaic plan --model llava-1.5-7b --cluster h100-1x8
   $ mosaic plan -m datasets/models/qwen2-vl-7b.json -c h100-4x8 --method all --json
   $ mosaic plan -m internvl-chat-v1.5 -c a100-1x8 -o plan.json && mosaic show plan.json --svg timeline.svg
+  $ mosaic plan -m imagebind-llm -c h100-4x8 --method ilp --solver jslp --time-limit 30 --dump-lp model.lp
+
+Methods: baseline = temporal multiplexing (sequential, exclusive GPU split); heuristic = greedy colocation,
+quota water-filling, local search (milliseconds to seconds); ilp = exact over GPU patterns × quota levels,
+seeded and bounded by the heuristic, with the next-best solutions re-scored by the simulator; all = every one.
 
 Exit codes: 0 ok, 1 internal error, 2 usage or invalid input, 3 no plan fits (the reason is printed).`,
     )
     .action(async (flags: PlanFlags) => {
-      await runCommand(() => {
+      await runCommand(async () => {
         const model = withBatch(resolveModel(flags.model), flags.globalBatch, flags.microBatch);
         const cluster = resolveCluster(flags.cluster);
         const profile = flags.profile ? resolveProfile(flags.profile) : undefined;
-        const result = planModel(model, cluster, profile, { method: flags.method, solver: flags.solver, timeLimitSeconds: flags.timeLimit });
+        if (flags.dumpLp && flags.method !== 'ilp' && flags.method !== 'all') throw new MosaicError('E_USAGE', '--dump-lp needs --method ilp or all');
+        const result = await planModel(model, cluster, profile, { method: flags.method, solver: flags.solver, timeLimitSeconds: flags.timeLimit, dumpLp: flags.dumpLp !== undefined });
+        if (flags.dumpLp && result.lpText !== undefined) writeFileAtomic(flags.dumpLp, result.lpText);
         if (flags.output) writeFileAtomic(flags.output, JSON.stringify(result.best, null, 2) + '\n');
         if (flags.json) process.stdout.write(JSON.stringify(toJson(result), null, 2) + '\n');
         else {

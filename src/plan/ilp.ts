@@ -114,7 +114,7 @@ export function ilpStats(perf: PerfModel, patterns: Partial<PatternOptions> = {}
  * the one the heuristic planner would pick: the lowest simulated iteration time that fits in memory.
  */
 export function heuristicSeeds(perf: PerfModel, finalists = 6): { layouts: Layout[]; best?: { layout: Layout; scored: ScoredLayout; name: string } } {
-  const baselines = baselineLayouts(perf).flatMap((b) => (b.fits ? [{ name: `baseline-${b.name}`, layout: b.layout }] : []));
+  const baselines = baselineLayouts(perf).flatMap((b) => (b.fits ? [{ name: `kept-baseline-${b.name}`, layout: b.layout }] : []));
   const heuristics = heuristicCandidates(perf, baselines.map((b) => b.layout), finalists);
   const all = [...heuristics.map((h) => ({ name: h.name, layout: h.layout })), ...baselines];
   let best: { layout: Layout; scored: ScoredLayout; name: string } | undefined;

@@ -8,6 +8,8 @@ export type PlanOptions = {
   readonly timeLimitSeconds: number;
   /** Heuristic candidates simulated in full before choosing. */
   readonly finalists: number;
+  /** Also return the pattern ILP as LP-format text (for `--dump-lp`). */
+  readonly dumpLp: boolean;
 };
 
 export const DEFAULT_OPTIONS: PlanOptions = {
@@ -15,4 +17,5 @@ export const DEFAULT_OPTIONS: PlanOptions = {
   solver: 'glpk',
   timeLimitSeconds: 10,
   finalists: 6,
+  dumpLp: false,
 };

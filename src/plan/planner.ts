@@ -2,11 +2,23 @@ import { MosaicError } from '../errors';
 import { buildPerfModel, type PerfModel } from '../perf/perf-model';
 import type { Plan } from '../spec/plan';
 import type { ClusterSpec, ModelSpec, Profile } from '../spec/types';
+import { toLpText } from '../../solver/lp-format';
 import { baselineLayouts, type BaselineName } from './baselines';
-import { capacityBytes, explainInfeasible } from './fits';
-import { heuristicCandidates } from './heuristic';
-import { scoreLayout, toPlan, type ScoredLayout } from './make-plan';
+import { explainInfeasible } from './fits';
+import { heuristicSeeds, ilpStats, planIlp, type IlpStats } from './ilp';
+import { scoreLayout, toPlan } from './make-plan';
 import { DEFAULT_OPTIONS, type PlanOptions } from './options';
+
+/** What the exact planner did, for reports: model size, solver outcome, proof, chosen candidate. */
+export type IlpSummary = {
+  readonly stats: IlpStats;
+  readonly provenOptimal: boolean;
+  /** The ILP's objective as an iteration time on the linear model (no fill, no sync). */
+  readonly linearMs?: number;
+  /** Which candidate the simulator chose: the ILP optimum, a next-best solution or a seed. */
+  readonly chosen: string;
+  readonly plan: Plan;
+};
 
 export type PlanningResult = {
   readonly perf: PerfModel;
@@ -14,60 +26,80 @@ export type PlanningResult = {
   readonly plans: readonly Plan[];
   readonly best: Plan;
   readonly baselines: readonly ({ readonly name: BaselineName; readonly plan: Plan } | { readonly name: BaselineName; readonly reason: string })[];
+  /** Wall time of the heuristic planner (baselines excluded). */
   readonly heuristicMs?: number;
+  readonly heuristic?: Plan;
+  readonly ilp?: IlpSummary;
+  /** Wall time of the exact planner, pattern enumeration and every solve included. */
+  readonly ilpMs?: number;
+  /** The pattern ILP in LP format, when `dumpLp` was asked for. */
+  readonly lpText?: string;
 };
+
+const elapsedMs = (since: bigint): number => Number(process.hrtime.bigint() - since) / 1e6;
 
 /**
  * Plans a model on a cluster with the requested methods and returns every plan made, each checked by
- * the independent validator. Throws E_INFEASIBLE with the binding constraint in words when nothing fits.
+ * the independent validator (in `toPlan`). Throws E_INFEASIBLE with the binding constraint in words
+ * when nothing fits. Method `ilp` also runs the heuristic: its layouts seed and bound the ILP.
  */
-export function planModel(model: ModelSpec, cluster: ClusterSpec, profile: Profile | undefined, options: Partial<PlanOptions> = {}): PlanningResult {
+export async function planModel(model: ModelSpec, cluster: ClusterSpec, profile: Profile | undefined, options: Partial<PlanOptions> = {}): Promise<PlanningResult> {
   const opts: PlanOptions = { ...DEFAULT_OPTIONS, ...options };
-  if (opts.method === 'ilp') {
-    throw new MosaicError('E_NOT_IMPLEMENTED', 'method "ilp" is not implemented yet (issue "Exact ILP planner"); use --method heuristic, baseline or all');
-  }
   const perf = buildPerfModel(model, cluster, profile);
   const why = explainInfeasible(perf);
   if (why) throw new MosaicError('E_INFEASIBLE', `${model.name} does not fit on ${cluster.name}: ${why}`);
 
   const plans: Plan[] = [];
   const baselines: PlanningResult['baselines'][number][] = [];
-  const scoredBaselines: ScoredLayout[] = [];
   for (const b of baselineLayouts(perf)) {
     if (!b.fits) {
       baselines.push({ name: b.name, reason: b.reason });
       continue;
     }
-    const scored = scoreLayout(perf, b.layout);
-    scoredBaselines.push(scored);
-    const plan = toPlan(perf, scored, `baseline:${b.name}`, profile);
+    const plan = toPlan(perf, scoreLayout(perf, b.layout), `baseline:${b.name}`, profile);
     baselines.push({ name: b.name, plan });
     plans.push(plan);
   }
 
   let heuristicMs: number | undefined;
-  if (opts.method === 'heuristic' || opts.method === 'all') {
+  let heuristic: Plan | undefined;
+  let ilp: IlpSummary | undefined;
+  let ilpMs: number | undefined;
+  let lpText: string | undefined;
+  if (opts.method !== 'baseline') {
     const started = process.hrtime.bigint();
-    const candidates = heuristicCandidates(perf, scoredBaselines.map((s) => s.layout), opts.finalists);
-    let best: { scored: ScoredLayout; name: string } | undefined;
-    for (const c of candidates) {
-      const scored = scoreLayout(perf, c.layout);
-      if (Math.max(...scored.memoryBytes) > capacityBytes(perf)) continue;
-      if (!best || scored.simulation.iterationMs < best.scored.simulation.iterationMs) best = { scored, name: c.name };
-    }
     // The baselines are in the heuristic's search space: it never returns a plan predicted slower than them.
-    for (const [i, s] of scoredBaselines.entries()) {
-      if (!best || s.simulation.iterationMs < best.scored.simulation.iterationMs) {
-        best = { scored: s, name: `kept-baseline-${(baselines.filter((b) => 'plan' in b)[i] as { name: string }).name}` };
+    const seeds = heuristicSeeds(perf, opts.finalists);
+    heuristicMs = elapsedMs(started);
+    if (seeds.best) {
+      heuristic = toPlan(perf, seeds.best.scored, `heuristic:${seeds.best.name}`, profile);
+      plans.push(heuristic);
+    }
+    if (opts.method === 'ilp' || opts.method === 'all') {
+      const ilpStarted = process.hrtime.bigint();
+      if (opts.dumpLp) lpText = toLpText(ilpStats(perf).info.model);
+      const r = await planIlp(perf, { solver: opts.solver, timeLimitSeconds: opts.timeLimitSeconds, seeds: seeds.layouts, ...(profile ? { profile } : {}) });
+      ilpMs = elapsedMs(ilpStarted);
+      if ('infeasible' in r) {
+        if (plans.length === 0) throw new MosaicError('E_INFEASIBLE', r.infeasible);
+      } else {
+        ilp = { stats: r.stats, provenOptimal: r.provenOptimal, ...(r.ilpLinearMs !== undefined ? { linearMs: r.ilpLinearMs } : {}), chosen: r.best.chosen, plan: r.best.plan };
+        plans.push(r.best.plan);
       }
     }
-    heuristicMs = Number(process.hrtime.bigint() - started) / 1e6;
-    if (best) plans.push(toPlan(perf, best.scored, `heuristic:${best.name}`, profile));
   }
   if (plans.length === 0) {
     const reasons = baselines.map((b) => ('reason' in b ? `${b.name}: ${b.reason}` : '')).filter(Boolean);
     throw new MosaicError('E_INFEASIBLE', `no plan for ${model.name} fits on ${cluster.name}: ${reasons.join('; ')}`);
   }
-  const best = plans.reduce((a, b) => (b.prediction.iterationMs < a.prediction.iterationMs ? b : a));
-  return { perf, plans, best, baselines, ...(heuristicMs !== undefined ? { heuristicMs } : {}) };
+  // Ties go to the later plan: the ILP's (proven) answer over the heuristic's, the heuristic's over a baseline.
+  const best = plans.reduce((a, b) => (b.prediction.iterationMs <= a.prediction.iterationMs ? b : a));
+  return {
+    perf, plans, best, baselines,
+    ...(heuristicMs !== undefined ? { heuristicMs } : {}),
+    ...(heuristic ? { heuristic } : {}),
+    ...(ilp ? { ilp } : {}),
+    ...(ilpMs !== undefined ? { ilpMs } : {}),
+    ...(lpText !== undefined ? { lpText } : {}),
+  };
 }

@@ -1,0 +1,108 @@
+import { Command } from 'commander';
+import * as fs from 'fs';
+import { EXIT_CODES, MosaicError } from '../errors';
+import { compareCase, type CaseReport, type SuiteCase } from '../plan/compare';
+import { DEFAULT_OPTIONS, type SolverName } from '../plan/options';
+import { fmtMs } from '../report/plan-text';
+import { bundledNames } from './resolve';
+import { oneOf, positiveInteger, positiveNumber } from './options';
+import { runCommand } from './run-command';
+
+export { compareCase, type CaseReport, type SuiteCase } from '../plan/compare';
+
+type CompareFlags = {
+  model?: string;
+  cluster?: string;
+  suite?: string;
+  solver: SolverName;
+  timeLimit: number;
+  globalBatch?: number;
+  microBatch?: number;
+  json?: boolean;
+};
+
+function readSuite(file: string): SuiteCase[] {
+  let data: unknown;
+  try {
+    data = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new MosaicError('E_INPUT', `${file}: cannot read the suite: ${(err as Error).message}`);
+  }
+  if (!Array.isArray(data) || data.length === 0) throw new MosaicError('E_INPUT', `${file}: expected a non-empty JSON list of {model, cluster, globalBatch?, microBatch?}`);
+  return data.map((c, i) => {
+    const ok = c && typeof c === 'object' && typeof c.model === 'string' && typeof c.cluster === 'string' &&
+      (c.globalBatch === undefined || (Number.isInteger(c.globalBatch) && c.globalBatch > 0)) &&
+      (c.microBatch === undefined || (Number.isInteger(c.microBatch) && c.microBatch > 0));
+    if (!ok) throw new MosaicError('E_INPUT', `${file}: /${i}: expected {model: string, cluster: string, globalBatch?: positive integer, microBatch?: positive integer}`);
+    return c as SuiteCase;
+  });
+}
+
+const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
+
+function printCase(r: CaseReport): void {
+  const out = (s = '') => process.stdout.write(s + '\n');
+  out(`${r.model} on ${r.cluster}`);
+  if (!r.fits) {
+    out(`  does not fit: ${r.reason}`);
+    return;
+  }
+  if (r.bestBaseline) out(`  best baseline   ${r.bestBaseline.name.padEnd(10)} ${fmtMs(r.bestBaseline.iterationMs).padStart(10)} ms`);
+  out(`  heuristic                  ${fmtMs(r.heuristic.iterationMs).padStart(10)} ms   linear ${fmtMs(r.heuristic.linearMs)} ms   ${r.heuristic.planningMs.toFixed(0)} ms to plan`);
+  out(`  ILP (${r.ilp.provenance}, ${r.ilp.chosen})`.padEnd(28) + `${fmtMs(r.ilp.iterationMs).padStart(10)} ms   linear ${r.ilp.linearMs !== undefined ? fmtMs(r.ilp.linearMs) : '-'} ms   LP bound ${r.ilp.lpBoundMs !== undefined ? fmtMs(r.ilp.lpBoundMs) : '-'} ms`);
+  out(`  lower bound                ${fmtMs(r.lowerBoundMs).padStart(10)} ms`);
+  if (r.speedupOverBaseline) out(`  speedup over ${r.bestBaseline!.name}: heuristic ${r.speedupOverBaseline.heuristic.toFixed(3)}×, ILP ${r.speedupOverBaseline.ilp.toFixed(3)}×`);
+  out(`  heuristic gap to the ILP: simulated ${pct(r.heuristicGap.simulated)}, linear ${r.heuristicGap.linear !== undefined ? pct(r.heuristicGap.linear) : '-'}`);
+  out(`  solver ${r.ilp.backend}: ${r.ilp.status}${r.ilp.provenOptimal ? ' (proven optimal)' : ' (not proven optimal)'}, first solve ${r.ilp.solveMs.toFixed(0)} ms, all solves ${r.ilp.totalSolveMs.toFixed(0)} ms, ILP planning ${r.ilp.planningMs.toFixed(0)} ms; ${r.ilp.patterns} patterns, ${r.ilp.variables} variables, ${r.ilp.rows} rows`);
+  for (const n of r.ilp.notes) out(`  note: ${n}`);
+}
+
+export function compareCommand(): Command {
+  return new Command('compare')
+    .description('Heuristic vs optimal (ILP) vs baselines vs the lower bound, on one case or a suite: speedups, gaps, solve times')
+    .option('-m, --model <file|name>', `model spec file, or a bundled model: ${bundledNames('models').join(', ')}`)
+    .option('-c, --cluster <file|name>', `cluster spec file, or a bundled cluster: ${bundledNames('clusters').join(', ')}`)
+    .option('--suite <file>', 'JSON list of cases: [{"model": "llava-1.5-7b", "cluster": "h100-1x8", "globalBatch": 256, "microBatch": 4}, ...]')
+    .option('--solver <name>', 'ILP backend: glpk | jslp', oneOf('--solver', ['glpk', 'jslp'] as const), DEFAULT_OPTIONS.solver)
+    .option('--time-limit <seconds>', 'time limit for the ILP, per case', positiveNumber('--time-limit'), DEFAULT_OPTIONS.timeLimitSeconds)
+    .option('--global-batch <n>', "override the model's global batch (single case)", positiveInteger('--global-batch'))
+    .option('--micro-batch <n>', "override the model's micro-batch (single case)", positiveInteger('--micro-batch'))
+    .option('--json', 'print a machine-readable report instead of text')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ mosaic compare --model llava-1.5-7b --cluster h100-1x8
+  $ mosaic compare -m qwen2-vl-7b -c h100-4x8 --solver jslp --time-limit 30 --json
+  $ mosaic compare --suite cases.json      # [{"model": "sd-1.5", "cluster": "a100-1x8"}, ...]
+
+The heuristic gap is heuristic / ILP − 1, on the simulator and on the linear model the ILP optimises.
+Exit codes: 0 ok, 1 internal error, 2 usage or invalid input, 3 a case does not fit (the other cases
+of a suite still run), 4 time limit with no plan.`,
+    )
+    .action(async (flags: CompareFlags) => {
+      await runCommand(async () => {
+        if (flags.suite && (flags.model || flags.cluster)) throw new MosaicError('E_USAGE', 'give either --suite or --model and --cluster, not both');
+        if (!flags.suite && !(flags.model && flags.cluster)) throw new MosaicError('E_USAGE', 'give --model and --cluster, or --suite FILE');
+        const cases: SuiteCase[] = flags.suite
+          ? readSuite(flags.suite)
+          : [{ model: flags.model!, cluster: flags.cluster!, ...(flags.globalBatch ? { globalBatch: flags.globalBatch } : {}), ...(flags.microBatch ? { microBatch: flags.microBatch } : {}) }];
+        const reports: CaseReport[] = [];
+        for (const [i, c] of cases.entries()) {
+          const r = await compareCase(c, flags.solver, flags.timeLimit);
+          reports.push(r);
+          if (!flags.json) {
+            if (i > 0) process.stdout.write('\n');
+            printCase(r);
+          }
+        }
+        if (flags.json) process.stdout.write(JSON.stringify({ cases: reports }, null, 2) + '\n');
+        const failed = reports.filter((r) => !r.fits);
+        if (failed.length > 0) {
+          // Every case has been reported (on stdout with --json); the exit status says some did not fit.
+          process.stderr.write(`mosaic: ${failed.length} of ${reports.length} case(s) do not fit: ${failed.map((r) => `${r.model} on ${r.cluster}`).join(', ')}\n`);
+          process.exitCode = EXIT_CODES.E_INFEASIBLE;
+        }
+      }, flags.json);
+    });
+}
