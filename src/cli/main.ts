@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
 import { MosaicError } from '../errors';
+import { compareCommand } from './compare';
 import { planCommand } from './plan';
 import { showCommand } from './show';
 
@@ -13,6 +14,7 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .addCommand(planCommand().exitOverride())
     .addCommand(showCommand().exitOverride())
+    .addCommand(compareCommand().exitOverride())
     .addHelpText('after', `
 Start here:
   $ mosaic plan --model llava-1.5-7b --cluster h100-1x8
