@@ -126,7 +126,7 @@ export function loadNative(): LoadResult {
   }
   cached = {
     ok: false,
-    reason: `native addon not loadable; build it with \`npx node-gyp rebuild --directory native\` (tried ${failures.join('; ')})`,
+    reason: `native addon not loadable; build it with \`npm run install\` (node-gyp rebuild --directory native) (tried ${failures.join('; ')})`,
   };
   return cached;
 }
