@@ -4,6 +4,7 @@ import { EXIT_CODES, MosaicError } from '../errors';
 import { compareCase, type CaseReport, type SuiteCase } from '../plan/compare';
 import { DEFAULT_OPTIONS, type SolverName } from '../plan/options';
 import { fmtMs } from '../report/plan-text';
+import { startTicker } from '../report/ticker';
 import { bundledNames } from './resolve';
 import { oneOf, positiveInteger, positiveNumber } from './options';
 import { runCommand } from './run-command';
@@ -89,7 +90,13 @@ of a suite still run), 4 time limit with no plan.`,
           : [{ model: flags.model!, cluster: flags.cluster!, ...(flags.globalBatch ? { globalBatch: flags.globalBatch } : {}), ...(flags.microBatch ? { microBatch: flags.microBatch } : {}) }];
         const reports: CaseReport[] = [];
         for (const [i, c] of cases.entries()) {
-          const r = await compareCase(c, flags.solver, flags.timeLimit);
+          const ticker = startTicker(`case ${i + 1}/${cases.length}: ${c.model} on ${c.cluster}`);
+          let r: CaseReport;
+          try {
+            r = await compareCase(c, flags.solver, flags.timeLimit);
+          } finally {
+            ticker.stop();
+          }
           reports.push(r);
           if (!flags.json) {
             if (i > 0) process.stdout.write('\n');

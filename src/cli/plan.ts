@@ -4,6 +4,7 @@ import { writeFileAtomic } from '../io/atomic-write';
 import { planModel, type PlanningResult } from '../plan/planner';
 import { DEFAULT_OPTIONS, type Method, type SolverName } from '../plan/options';
 import { fmtMs, formatPlan } from '../report/plan-text';
+import { startTicker } from '../report/ticker';
 import type { Plan } from '../spec/plan';
 import { bundledNames, resolveCluster, resolveModel, resolveProfile, withBatch } from './resolve';
 import { oneOf, positiveInteger, positiveNumber } from './options';
@@ -132,7 +133,13 @@ Exit codes: 0 ok, 1 internal error, 2 usage or invalid input, 3 no plan fits (th
         const cluster = resolveCluster(flags.cluster);
         const profile = flags.profile ? resolveProfile(flags.profile) : undefined;
         if (flags.dumpLp && flags.method !== 'ilp' && flags.method !== 'all') throw new MosaicError('E_USAGE', '--dump-lp needs --method ilp or all');
-        const result = await planModel(model, cluster, profile, { method: flags.method, solver: flags.solver, timeLimitSeconds: flags.timeLimit, dumpLp: flags.dumpLp !== undefined });
+        const ticker = flags.method === 'ilp' || flags.method === 'all' ? startTicker(`planning ${model.name} on ${cluster.name} (ILP time limit ${flags.timeLimit} s)`) : undefined;
+        let result: PlanningResult;
+        try {
+          result = await planModel(model, cluster, profile, { method: flags.method, solver: flags.solver, timeLimitSeconds: flags.timeLimit, dumpLp: flags.dumpLp !== undefined });
+        } finally {
+          ticker?.stop();
+        }
         if (flags.dumpLp && result.lpText !== undefined) writeFileAtomic(flags.dumpLp, result.lpText);
         if (flags.output) writeFileAtomic(flags.output, JSON.stringify(result.best, null, 2) + '\n');
         if (flags.json) process.stdout.write(JSON.stringify(toJson(result), null, 2) + '\n');
