@@ -11,8 +11,10 @@ export type RawAnswer = {
   readonly values: ReadonlyMap<string, number>;
   /** The solver stopped on its clock rather than by finishing. */
   readonly stoppedByTime: boolean;
-  /** The solver claims optimality (within a zero gap). */
+  /** The solver claims optimality within `gapTolerance`. */
   readonly provenOptimal: boolean;
+  /** The relative gap the solver was allowed to stop at (0: exact). */
+  readonly gapTolerance: number;
   readonly solveMs: number;
 };
 
@@ -32,6 +34,10 @@ export function finishWithValues(raw: RawAnswer): SolveResult {
     return { backend: raw.backend, status: 'timeLimit', objective, values, solveMs: raw.solveMs, message: 'time limit reached; values are the incumbent' };
   }
   if (raw.provenOptimal) {
+    if (raw.gapTolerance > 0) {
+      // Optimal within the tolerance: the bound is only known to within it.
+      return { backend: raw.backend, status: 'optimal', objective, gap: raw.gapTolerance, values, solveMs: raw.solveMs };
+    }
     return { backend: raw.backend, status: 'optimal', objective, bound: objective, gap: 0, values, solveMs: raw.solveMs };
   }
   return { backend: raw.backend, status: 'feasible', objective, values, solveMs: raw.solveMs };

@@ -113,7 +113,8 @@ export function solveWithGlpk(glpk: GlpkApi, original: MilpModel, options: Solve
     return finishWithValues({
       backend: 'glpk', model, values: valuesByName(model, vars), solveMs,
       stoppedByTime: status === glpk.GLP_FEAS && outOfTime,
-      provenOptimal: status === glpk.GLP_OPT && (options.relGap ?? 0) === 0,
+      provenOptimal: status === glpk.GLP_OPT,
+      gapTolerance: options.relGap ?? 0,
     });
   }
   if (status === glpk.GLP_NOFEAS) return infeasible();

@@ -155,6 +155,7 @@ export function solveWithJslp(original: MilpModel, options: SolveOptions, budget
   return finishWithValues({
     backend: 'jslp', model, values: valuesFrom(substitutions, answer), solveMs,
     stoppedByTime: outOfTime,
-    provenOptimal: (options.relGap ?? 0) === 0,
+    provenOptimal: true,
+    gapTolerance: options.relGap ?? 0,
   });
 }

@@ -22,7 +22,10 @@ export type SolveOptions = {
    * status 'infeasible' with message 'no solution beats the cutoff'. Default false: cutoff ignored.
    */
   readonly cutoffAsRow?: boolean;
-  /** Relative MIP gap at which the solver may stop (glpk `mipgap`, jslp `tolerance`); default 0. */
+  /**
+   * Relative MIP gap at which the solver may stop (glpk `mipgap`, jslp `tolerance`); default 0.
+   * Status 'optimal' then means optimal within this gap (the usual MIP convention; `gap` says which).
+   */
   readonly relGap?: number;
 };
 

@@ -280,7 +280,7 @@ function enumerateWithStride(perf: PerfModel, opts: PatternOptions, memory: Memo
   patterns.length = 0;
   kept.forEach((p, id) => patterns.push({ ...p, id }));
   const notes: string[] = [];
-  if (stride > 1) notes.push(`quota grid coarsened to every ${stride}th level (${grid.length} levels) to stay under ${opts.maxPatterns} patterns; optimality is over this grid`);
+  if (stride > 1) notes.push(`quota grid coarsened to every ${ordinal(stride)} level (${grid.length} levels) to stay under ${opts.maxPatterns} patterns; optimality is over this grid`);
   return {
     patterns,
     modules: perf.order,
@@ -294,4 +294,11 @@ function enumerateWithStride(perf: PerfModel, opts: PatternOptions, memory: Memo
     memoryRejected,
     notes,
   };
+}
+
+/** 2 → "2nd", 3 → "3rd", 11 → "11th". */
+function ordinal(n: number): string {
+  const tens = n % 100;
+  const suffix = tens >= 11 && tens <= 13 ? 'th' : ({ 1: 'st', 2: 'nd', 3: 'rd' } as Record<number, string>)[n % 10] ?? 'th';
+  return `${n}${suffix}`;
 }

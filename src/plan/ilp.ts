@@ -88,6 +88,11 @@ const MAX_MEMORY_RESOLVES = 3;
 const MIN_SOLVE_MS = 300;
 /** Budget for the LP relaxation that bounds the ILP. */
 const LP_BOUND_MS = 3000;
+/**
+ * Relative gap under which an answer counts as proven optimal (glpk `mipgap`; the LP-bound check).
+ * Without it glpk can spend the whole time limit closing a 1e-7 gap among near-identical patterns.
+ */
+export const PROVEN_GAP = 1e-6;
 /** ... and at most this share of the time limit (the relaxation solves in ~0.1 s on the bundled cases). */
 const LP_BOUND_SHARE = 0.25;
 /** Each next-best solve may take this many times the first solve (at least NEXT_BEST_MIN_MS). */
@@ -158,9 +163,10 @@ export async function planIlp(perf: PerfModel, options: IlpOptions): Promise<Ilp
   let solves = 0;
   let totalSolveMs = 0;
   const solve = async (budgetMs = Infinity): Promise<SolveResult> => {
+    // relGap: 'optimal' means within PROVEN_GAP of the best bound, the usual MIP convention.
     info = buildPatternIlp(set, gpus, exclude);
     const cutoff = bestSeed && bestSeed.theta > 0 ? bestSeed.theta * RATE_SCALE * (1 - 1e-9) : undefined;
-    const r = await solveWithFallback(info.model, { timeLimitMs: Math.max(MIN_SOLVE_MS, Math.min(budgetMs, deadline - Date.now())), ...(cutoff !== undefined ? { cutoff, cutoffAsRow: options.cutoffAsRow ?? false } : {}) }, options.solver);
+    const r = await solveWithFallback(info.model, { timeLimitMs: Math.max(MIN_SOLVE_MS, Math.min(budgetMs, deadline - Date.now())), relGap: PROVEN_GAP, ...(cutoff !== undefined ? { cutoff, cutoffAsRow: options.cutoffAsRow ?? false } : {}) }, options.solver);
     solves++;
     totalSolveMs += r.solveMs;
     if (r.message) notes.push(`solve ${solves} (${r.backend}, ${r.status}): ${r.message}`);
@@ -236,12 +242,12 @@ export async function planIlp(perf: PerfModel, options: IlpOptions): Promise<Ilp
     return { infeasible: `${perf.model.name} does not fit on ${perf.cluster.name}: neither the ILP's answers nor the heuristic layouts pass the exact memory check`, stats };
   }
   const chosen = fitting.reduce((a, c) => (c.simulatedMs! < a.simulatedMs! ? c : a));
-  const provenOptimal = optimum !== undefined && (firstStatus === 'optimal' || (lpBound !== undefined && optimum.thetaPerMs * RATE_SCALE >= lpBound * (1 - 1e-9)));
+  const meetsBound = optimum !== undefined && lpBound !== undefined && optimum.thetaPerMs * RATE_SCALE >= lpBound * (1 - PROVEN_GAP);
+  const provenOptimal = optimum !== undefined && (firstStatus === 'optimal' || meetsBound);
   if (!optimum) notes.push(`the solver returned no better plan than the seeds (${firstStatus}); the best seed stands`);
   else if (bestSeed && bestSeed.theta > optimum.thetaPerMs * (1 + 1e-9)) notes.push('a seed beats the ILP answer on the linear model (it uses patterns outside the enumerated set, or the solve was cut short)');
   const recordStatus: SolveStatus = optimum ? firstStatus : firstStatus === 'optimal' || firstStatus === 'infeasible' ? firstStatus : 'timeLimit';
-  // A solve stopped by the clock (or by a gap) is still proven optimal when it meets the LP bound.
-  const meetsBound = optimum !== undefined && lpBound !== undefined && optimum.thetaPerMs * RATE_SCALE >= lpBound * (1 - 1e-9);
+  // A solve stopped by the clock is still proven optimal when it meets the LP bound.
   const bound = first.status === 'optimal' ? first.objective : lpBound;
   const record = solverRecord(
     { ...first, ...(bound !== undefined ? { bound } : {}), ...(bound !== undefined && optimum ? { gap: Math.max(0, 1 - (optimum.thetaPerMs * RATE_SCALE) / bound) } : {}) },
