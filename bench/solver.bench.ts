@@ -2,7 +2,8 @@
  * npm run bench:solver — the exact ILP planner on every bundled model × cluster and on a synthetic
  * 1024-GPU H100 cluster: pattern count, model size, solve time per backend (first solve, worker
  * start-up included), status, and the heuristic's gap to the ILP, on the linear model and simulated.
- * The global batch is scaled with the cluster (model batch × GPUs / 8) so that 128 GPUs have work.
+ * The global batch is scaled with the cluster (model batch × GPUs / 8) so that 128 GPUs have work; the
+ * synthetic 256- and 1024-GPU cases get one microbatch per GPU.
  *
  *   node dist/bench/solver.bench.js [--time-limit S] [--backends glpk,jslp] [--only SUBSTRING] [--cutoff-row]
  */
@@ -31,6 +32,22 @@ function scaled(base: ModelSpec, cluster: ClusterSpec): ModelSpec {
   return { ...base, batch: { ...base.batch, global } };
 }
 
+/**
+ * The synthetic scale-ups get one microbatch per GPU: the ILP's size does not depend on the batch, and
+ * the simulator, which scores every candidate, is linear in microbatches (16 per GPU would take minutes).
+ */
+function onePerGpu(base: ModelSpec, cluster: ClusterSpec): ModelSpec {
+  return { ...base, batch: { ...base.batch, global: base.batch.micro * cluster.nodes * cluster.gpusPerNode } };
+}
+
+/**
+ * The synthetic scale-ups get one microbatch per GPU: the ILP's size does not depend on the batch, and
+ * the simulator, which scores every candidate, is linear in microbatches (16 per GPU would take minutes).
+ */
+function onePerGpu(base: ModelSpec, cluster: ClusterSpec): ModelSpec {
+  return { ...base, batch: { ...base.batch, global: base.batch.micro * cluster.nodes * cluster.gpusPerNode } };
+}
+
 function scaleUp(h100: ClusterSpec, nodes: number): ClusterSpec {
   return { ...h100, name: `h100-${nodes}x8-synthetic`, description: `${h100.description} (synthetic scale-up to ${nodes} nodes)`, nodes };
 }
@@ -43,7 +60,7 @@ async function main(): Promise<void> {
   const h100 = clusters.find((c) => c.name === 'h100-1x8') ?? clusters[0];
   const cases: { model: ModelSpec; cluster: ClusterSpec }[] = [];
   for (const m of models) for (const c of clusters) cases.push({ model: scaled(m, c), cluster: c });
-  for (const m of models.filter((x) => x.name === 'llava-1.5-7b' || x.name === 'qwen2-vl-7b')) for (const nodes of [32, 128]) cases.push({ model: scaled(m, scaleUp(h100, nodes)), cluster: scaleUp(h100, nodes) });
+  for (const m of models.filter((x) => x.name === 'llava-1.5-7b' || x.name === 'qwen2-vl-7b')) for (const nodes of [32, 128]) cases.push({ model: onePerGpu(m, scaleUp(h100, nodes)), cluster: scaleUp(h100, nodes) });
 
   const header = ['model', 'cluster', 'GPUs', 'patterns', 'stride', 'vars', 'rows', ...backends.map((b) => `${b} ms`), 'status', 'ILP lin ms', 'heur lin gap', 'heur sim gap', 'chosen'];
   const rows: string[][] = [header];
