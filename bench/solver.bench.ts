@@ -40,14 +40,6 @@ function onePerGpu(base: ModelSpec, cluster: ClusterSpec): ModelSpec {
   return { ...base, batch: { ...base.batch, global: base.batch.micro * cluster.nodes * cluster.gpusPerNode } };
 }
 
-/**
- * The synthetic scale-ups get one microbatch per GPU: the ILP's size does not depend on the batch, and
- * the simulator, which scores every candidate, is linear in microbatches (16 per GPU would take minutes).
- */
-function onePerGpu(base: ModelSpec, cluster: ClusterSpec): ModelSpec {
-  return { ...base, batch: { ...base.batch, global: base.batch.micro * cluster.nodes * cluster.gpusPerNode } };
-}
-
 function scaleUp(h100: ClusterSpec, nodes: number): ClusterSpec {
   return { ...h100, name: `h100-${nodes}x8-synthetic`, description: `${h100.description} (synthetic scale-up to ${nodes} nodes)`, nodes };
 }
