@@ -1,0 +1,32 @@
+import { Command } from 'commander';
+import { mergeDirs } from '../batch/merge';
+import { runCommand } from './run-command';
+
+type MergeFlags = { output: string; json?: boolean };
+
+export function mergeCommand(): Command {
+  return new Command('merge')
+    .description('Combine the output directories of `mosaic batch --shard i/n` runs into one results.jsonl and report')
+    .argument('<dir...>', 'output directories of mosaic batch (one per shard)')
+    .requiredOption('-o, --output <dir>', 'merged output directory: batch.json, results.jsonl, summary.csv, report.html')
+    .option('--json', 'print a machine-readable summary instead of text')
+    .addHelpText(
+      'after',
+      `
+Example:
+  $ mosaic merge out/shard-1 out/shard-2 out/shard-3 out/shard-4 -o out/all
+
+Every directory must come from the same manifest; every case must have exactly one result among them.
+Exit codes: 0 ok, 1 internal error, 2 different manifests, a case missing or in two directories.`,
+    )
+    .action(async (dirs: string[], flags: MergeFlags) => {
+      await runCommand(() => {
+        const s = mergeDirs(dirs, flags.output);
+        if (flags.json) process.stdout.write(JSON.stringify(s, null, 2) + '\n');
+        else {
+          process.stdout.write(`merged ${dirs.length} director${dirs.length === 1 ? 'y' : 'ies'}: ${s.total} cases (${s.ok} ok, ${s.failed} failed)\n`);
+          for (const f of s.files) process.stdout.write(`  ${f}\n`);
+        }
+      }, flags.json);
+    });
+}
