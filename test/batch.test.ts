@@ -14,16 +14,33 @@ const cli = (...args: string[]): Run => {
 };
 
 /** Runs the CLI and sends `signal` after `afterMs` (if it is still running). */
-function cliKilledAfter(args: string[], afterMs: number, signal: NodeJS.Signals): Promise<Run> {
+/**
+ * Runs the CLI and sends `signal` once `results.jsonl` holds `afterLines` complete lines plus `extraMs`
+ * (so the kill lands mid-batch however loaded the machine is, and at a random point within a case).
+ */
+function cliKilledAfter(args: string[], resultsFile: string, afterLines: number, extraMs: number, signal: NodeJS.Signals): Promise<Run> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill(signal), afterMs);
+    let timer: NodeJS.Timeout | undefined;
+    const poll = setInterval(() => {
+      let lines = 0;
+      try {
+        lines = (fs.readFileSync(resultsFile, 'utf8').match(/\n/g) ?? []).length;
+      } catch {
+        return; // not created yet
+      }
+      if (lines >= afterLines && !timer) {
+        clearInterval(poll);
+        timer = setTimeout(() => child.kill(signal), extraMs);
+      }
+    }, 5);
     child.on('close', (status, sig) => {
-      clearTimeout(timer);
+      clearInterval(poll);
+      if (timer) clearTimeout(timer);
       resolve({ status, signal: sig, stdout, stderr });
     });
   });
@@ -70,7 +87,6 @@ describe('mosaic batch: manifests, worker pool, resume after kills, shards and m
   let manifest: string;
   let reference: Map<string, unknown>;
   let refDir: string;
-  let refWallMs: number;
 
   before(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mosaic-batch-'));
@@ -108,9 +124,7 @@ describe('mosaic batch: manifests, worker pool, resume after kills, shards and m
       }),
     );
     refDir = path.join(dir, 'reference');
-    const started = Date.now();
     const r = cli('batch', manifest, '-o', refDir, '--workers', '2');
-    refWallMs = Date.now() - started;
     expect(r.status, r.stderr).to.equal(0);
     reference = resultsOf(refDir);
   });
@@ -159,7 +173,9 @@ describe('mosaic batch: manifests, worker pool, resume after kills, shards and m
         const out = path.join(dir, `kill-${signal}-${seed}`);
         let interrupted = 0;
         for (let kill = 0; kill < 3; kill++) {
-          const r = await cliKilledAfter(['batch', manifest, '-o', out, '--workers', '2'], 100 + random() * 0.75 * refWallMs, signal);
+          // Kill after a random number of further results (the first kill within the first half of the cases).
+          const done = fs.existsSync(path.join(out, 'results.jsonl')) ? (fs.readFileSync(path.join(out, 'results.jsonl'), 'utf8').match(/\n/g) ?? []).length : 0;
+          const r = await cliKilledAfter(['batch', manifest, '-o', out, '--workers', '2'], path.join(out, 'results.jsonl'), done + Math.floor(random() * 8), random() * 200, signal);
           expectWholeLines(out);
           if (r.status === 0) break;
           interrupted++;
