@@ -163,7 +163,9 @@ export function simulateIteration(perf: PerfModel, gpus: readonly PlanGpu[], rep
   }
   const waiting = new Heap<Task>((a, b) => a.readyAtMs < b.readyAtMs);
   const running = new Heap<Task>((a, b) => a.endMs < b.endMs);
-  const blocked = new Map<string, Task[]>();
+  // Per replica, forwards held back by its in-flight limit, best first: one backward frees one place,
+  // so one forward goes back to the ready heap (re-queueing all of them made the loop quadratic).
+  const blocked = new Map<string, Heap<Task>>();
   const replicaKey = (t: Task) => `${t.module}#${t.replica}`;
   const hasBackward = new Set([...bwd].filter(([, b]) => b.length > 0).map(([m]) => m));
   const timeline: TimelineEvent[] = [];
@@ -176,7 +178,9 @@ export function simulateIteration(perf: PerfModel, gpus: readonly PlanGpu[], rep
       if (t.kind === 'forward' && hasBackward.has(t.module)) {
         const key = replicaKey(t);
         if (inflight.get(key)! >= limitOf.get(key)!) {
-          blocked.set(key, [...(blocked.get(key) ?? []), t]);
+          let held = blocked.get(key);
+          if (!held) blocked.set(key, (held = new Heap(priorityLess)));
+          held.push(t);
           continue;
         }
         inflight.set(key, inflight.get(key)! + 1);
@@ -206,8 +210,8 @@ export function simulateIteration(perf: PerfModel, gpus: readonly PlanGpu[], rep
       if (t.kind === 'backward') {
         const key = replicaKey(t);
         inflight.set(key, inflight.get(key)! - 1);
-        for (const b of blocked.get(key) ?? []) ready.get(b.slot)!.push(b);
-        blocked.delete(key);
+        const next = blocked.get(key)?.pop();
+        if (next) ready.get(next.slot)!.push(next);
       }
       for (const d of t.dependents) {
         const next = tasks[d.task];
