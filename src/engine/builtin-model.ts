@@ -17,6 +17,7 @@
 
 import type { ModelSpec, ModuleSpec } from '../spec/types';
 import { compileModule, type ModuleProgram } from './program';
+import { seededRandom } from '../util/seeded-random';
 
 export const BUILTIN_MODEL_NAME = 'builtin-mm';
 export const BUILTIN_IMAGE_FEATURES = 16;
@@ -110,17 +111,7 @@ export function builtinPrograms(micro: number, model: ModelSpec = BUILTIN_MODEL)
   return out;
 }
 
-/** mulberry32: a small seeded PRNG with uniform output in [0, 1). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom };
 
 /** Mixes integers into one 32-bit seed. */
 export function mixSeed(...parts: readonly number[]): number {

@@ -48,14 +48,5 @@ export function tinyModel(modules: ModuleSpec[], overrides: Partial<ModelSpec> =
   };
 }
 
-/** mulberry32: a seeded PRNG so random tests are deterministic on every machine (shared by all tests). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The seeded PRNG every test shares (mulberry32), so random tests are deterministic on every machine. */
+export { seededRandom as rng } from '../../src/util/seeded-random';

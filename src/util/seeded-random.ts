@@ -1,0 +1,14 @@
+/**
+ * mulberry32: a small seeded PRNG with uniform output in [0, 1). One copy for the library (weight
+ * init, synthetic data, profile inputs) and the tests, so the same seed gives the same numbers everywhere.
+ */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
