@@ -22,7 +22,7 @@ const arg = (name: string): string | undefined => {
   return i >= 0 ? process.argv[i + 1] : undefined;
 };
 const timeLimitSeconds = Number(arg('--time-limit') ?? 10);
-const backends = (arg('--backends') ?? 'glpk,jslp').split(',') as BackendName[];
+const backends = (arg('--backends') ?? 'highs,glpk,jslp').split(',') as BackendName[];
 const only = arg('--only');
 const cutoffAsRow = process.argv.includes('--cutoff-row');
 

@@ -75,17 +75,19 @@ describe('exact ILP: pattern and assignment forms against brute force on random 
   const outcome = { feasible: 0, slotChecked: 0, jslpCompared: 0, memoryBinding: 0 };
 
   for (const seed of SEEDS) {
-    it(`instance ${seed}: ILP θ = brute-force θ (over counts, and over raw slots where tiny), glpk = jslp, pattern = assignment`, async () => {
+    it(`instance ${seed}: ILP θ = brute-force θ (over counts, and over raw slots where tiny), glpk = highs = jslp, pattern = assignment`, async () => {
       const inst = instance(seed);
       const { set, gpus, perf } = inst;
       const counts = bruteForceCounts(set, gpus);
       const pattern = buildPatternIlp(set, gpus);
       const assignment = buildAssignmentIlp(set, gpus);
-      const [pg, ag, pj] = await Promise.all([solve(pattern.model, 'glpk', 20_000), solve(assignment.model, 'glpk', 20_000), solve(pattern.model, 'jslp', 3_000)]);
+      const [pg, ag, pj, ph] = await Promise.all([solve(pattern.model, 'glpk', 20_000), solve(assignment.model, 'glpk', 20_000), solve(pattern.model, 'jslp', 3_000), solve(pattern.model, 'highs', 20_000)]);
       expect(pg.status, `glpk pattern ${pg.message ?? ''}`).to.equal('optimal');
       expect(ag.status, `glpk assignment ${ag.message ?? ''}`).to.equal('optimal');
       expect(close(thetaOf(pg), counts.theta), `pattern ILP θ ${thetaOf(pg)} vs brute force ${counts.theta}`).to.equal(true);
       expect(close(thetaOf(ag), thetaOf(pg)), `assignment θ ${thetaOf(ag)} vs pattern θ ${thetaOf(pg)}`).to.equal(true);
+      expect(ph.status, `highs pattern ${ph.message ?? ''}`).to.equal('optimal');
+      expect(close(thetaOf(ph), thetaOf(pg)), `highs θ ${thetaOf(ph)} vs glpk θ ${thetaOf(pg)}`).to.equal(true);
       // The decoded counts reproduce the objective.
       expect(close(countsTheta(set, decodeCounts(set, pattern, pg.values!)), thetaOf(pg))).to.equal(true);
       if (pj.status === 'optimal') {

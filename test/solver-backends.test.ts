@@ -109,12 +109,12 @@ function packing(seed: number, rows: number, cols: number): MilpModel {
   return b.build();
 }
 
-const BACKENDS: readonly BackendName[] = ['glpk', 'jslp'];
+const BACKENDS: readonly BackendName[] = ['highs', 'glpk', 'jslp'];
 const SEEDS = Array.from({ length: 24 }, (_, i) => 1000 + i);
 
 describe('solver backends', function () {
   this.timeout(60000);
-  const timings: Record<BackendName, number[]> = { glpk: [], jslp: [] };
+  const timings: Record<BackendName, number[]> = { highs: [], glpk: [], jslp: [] };
 
   after(() => {
     if (process.env['MOSAIC_SOLVER_TIMINGS']) {

@@ -12,6 +12,7 @@ export const UNBOUNDED_MESSAGE = 'unbounded';
 /** Test seam: replace any backend (e.g. with one that throws). */
 export type FallbackSeams = { readonly backends?: Partial<Record<BackendName, SolverBackend>> };
 
+/** HiGHS and jslp fall back to glpk; glpk to jslp (the one that shares no code with it). */
 const other = (name: BackendName): BackendName => (name === 'glpk' ? 'jslp' : 'glpk');
 
 /** The smallest budget the second backend gets, even when the first used up the limit. */

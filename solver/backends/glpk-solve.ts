@@ -113,7 +113,9 @@ export function solveWithGlpk(glpk: GlpkApi, original: MilpModel, options: Solve
     return finishWithValues({
       backend: 'glpk', model, values: valuesByName(model, vars), solveMs,
       stoppedByTime: status === glpk.GLP_FEAS && outOfTime,
-      provenOptimal: status === glpk.GLP_OPT,
+      // GLPK ends a search stopped by `mipgap` with GLP_FEAS (glp_intopt returns GLP_EMIPGAP): that is
+      // optimal within the gap, unless the clock stopped it first.
+      provenOptimal: status === glpk.GLP_OPT || (status === glpk.GLP_FEAS && !outOfTime && (options.relGap ?? 0) > 0),
       gapTolerance: options.relGap ?? 0,
     });
   }

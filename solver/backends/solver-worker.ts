@@ -7,15 +7,18 @@
 
 import { parentPort, workerData } from 'worker_threads';
 import { loadGlpk, solveWithGlpk } from './glpk-solve';
+import { loadHighs, solveWithHighs } from './highs-solve';
 import { solveWithJslp } from './jslp-solve';
 import { WorkerReply, WorkerRequest } from './worker-protocol';
 
 async function run(request: WorkerRequest): Promise<WorkerReply> {
   const budgetMs = (): number => Math.max(1, request.options.timeLimitMs - (Date.now() - request.startedAtMs));
   const result =
-    request.backend === 'glpk'
-      ? solveWithGlpk(await loadGlpk(), request.model, request.options, budgetMs())
-      : solveWithJslp(request.model, request.options, budgetMs());
+    request.backend === 'highs'
+      ? solveWithHighs(await loadHighs(), request.model, request.options, budgetMs())
+      : request.backend === 'glpk'
+        ? solveWithGlpk(await loadGlpk(), request.model, request.options, budgetMs())
+        : solveWithJslp(request.model, request.options, budgetMs());
   const { values, ...rest } = result;
   return { ok: true, result: rest, values: values ? [...values] : undefined };
 }

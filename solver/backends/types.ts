@@ -2,9 +2,9 @@
 
 import { MilpModel } from '../model';
 
-export type BackendName = 'glpk' | 'jslp';
+export type BackendName = 'highs' | 'glpk' | 'jslp';
 
-export const BACKEND_NAMES: readonly BackendName[] = ['glpk', 'jslp'];
+export const BACKEND_NAMES: readonly BackendName[] = ['highs', 'glpk', 'jslp'];
 
 export type SolveStatus = 'optimal' | 'feasible' | 'infeasible' | 'timeLimit' | 'error';
 

@@ -2,7 +2,7 @@ import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { inputError, MosaicError } from '../errors';
-import type { SolverName } from '../plan/options';
+import { DEFAULT_OPTIONS, type SolverName } from '../plan/options';
 import { readJsonFile } from '../spec/json-file';
 import { parseSpec } from '../spec/load';
 import { REPO_ROOT } from '../spec/schemas';
@@ -52,7 +52,7 @@ export type Shard = { readonly index: number; readonly count: number };
 export const DEFAULT_TIME_LIMIT_SECONDS = 10;
 export const DEFAULT_GRACE_SECONDS = 60;
 const DEFAULT_METHOD: BatchMethod = 'all';
-const DEFAULT_SOLVER: SolverName = 'glpk';
+const DEFAULT_SOLVER: SolverName = DEFAULT_OPTIONS.solver;
 
 type RawCase = { model: string; cluster: string; batch?: BatchSize; method?: BatchMethod; solver?: SolverName; timeLimitSeconds?: number };
 type RawGrid = { models: string[]; clusters: string[]; batches?: BatchSize[]; methods?: BatchMethod[]; solvers?: SolverName[]; timeLimitSeconds?: number };

@@ -1,3 +1,4 @@
+import { DEFAULT_OPTIONS } from '../plan/options';
 import * as path from 'path';
 import { writeFileAtomic } from '../io/atomic-write';
 import { describeCase, type BatchCase } from './manifest';
@@ -186,10 +187,10 @@ body{font-family:sans-serif;margin:24px;max-width:1200px;color:#222}table{border
   const solveCases = ok.filter((r) => r.summary!.ilp && (r.summary!.ilp.totalSolveMs ?? r.summary!.ilp.solveMs) !== undefined);
   if (solveCases.length === 0) parts.push('<p>No ILP case finished.</p>');
   else {
-    const solvers = [...new Set(solveCases.map((r) => r.case.solver ?? 'glpk'))];
+    const solvers = [...new Set(solveCases.map((r) => r.case.solver ?? DEFAULT_OPTIONS.solver))];
     const solverColor = new Map(solvers.map((s, i) => [s, PALETTE[(i + 3) % PALETTE.length]!]));
     parts.push(scatterSvg(
-      solveCases.map((r) => ({ x: r.summary!.gpus, y: (r.summary!.ilp!.totalSolveMs ?? r.summary!.ilp!.solveMs)!, color: solverColor.get(r.case.solver ?? 'glpk')!, title: `${describeCase(r.case)}: ${(r.summary!.ilp!.totalSolveMs ?? r.summary!.ilp!.solveMs)!.toFixed(0)} ms, ${r.summary!.ilp!.status}` })),
+      solveCases.map((r) => ({ x: r.summary!.gpus, y: (r.summary!.ilp!.totalSolveMs ?? r.summary!.ilp!.solveMs)!, color: solverColor.get(r.case.solver ?? DEFAULT_OPTIONS.solver)!, title: `${describeCase(r.case)}: ${(r.summary!.ilp!.totalSolveMs ?? r.summary!.ilp!.solveMs)!.toFixed(0)} ms, ${r.summary!.ilp!.status}` })),
       'GPUs (log scale)',
       'solve time (ms, log scale)',
       solvers.map((s) => ({ label: s, color: solverColor.get(s)! })),

@@ -1,3 +1,4 @@
+import { DEFAULT_OPTIONS } from '../plan/options';
 import { MosaicError, type ErrorCode } from '../errors';
 import { compareCase, type CaseReport } from '../plan/compare';
 import { planModel, type PlanningResult } from '../plan/planner';
@@ -97,7 +98,7 @@ async function runCaseOrThrow(job: CaseJob): Promise<CaseSummary> {
   if (c.method === 'compare') {
     const r = await compareCase(
       { model: job.modelPath, cluster: job.clusterPath, ...(c.batch ? { globalBatch: c.batch.global, microBatch: c.batch.micro } : {}) },
-      c.solver ?? 'glpk',
+      c.solver ?? DEFAULT_OPTIONS.solver,
       c.timeLimitSeconds,
     );
     if (!r.fits) throw new MosaicError('E_INFEASIBLE', `${r.model} does not fit on ${r.cluster}: ${r.reason}`);

@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import * as fs from 'fs';
 import { EXIT_CODES, MosaicError } from '../errors';
 import { compareCase, type CaseReport, type SuiteCase } from '../plan/compare';
-import { DEFAULT_OPTIONS, type SolverName } from '../plan/options';
+import { DEFAULT_OPTIONS, SOLVER_NAMES, type SolverName } from '../plan/options';
 import { fmtMs } from '../report/plan-text';
 import { startTicker } from '../report/ticker';
 import { bundledNames } from './resolve';
@@ -64,7 +64,7 @@ export function compareCommand(): Command {
     .option('-m, --model <file|name>', `model spec file, or a bundled model: ${bundledNames('models').join(', ')}`)
     .option('-c, --cluster <file|name>', `cluster spec file, or a bundled cluster: ${bundledNames('clusters').join(', ')}`)
     .option('--suite <file>', 'JSON list of cases: [{"model": "llava-1.5-7b", "cluster": "h100-1x8", "globalBatch": 256, "microBatch": 4}, ...]')
-    .option('--solver <name>', 'ILP backend: glpk | jslp', oneOf('--solver', ['glpk', 'jslp'] as const), DEFAULT_OPTIONS.solver)
+    .option('--solver <name>', 'ILP backend: highs (HiGHS, MIT) | glpk (glpk.js, GPL-3.0) | jslp (javascript-lp-solver, MIT)', oneOf('--solver', SOLVER_NAMES), DEFAULT_OPTIONS.solver)
     .option('--time-limit <seconds>', 'time limit for the ILP, per case', positiveNumber('--time-limit'), DEFAULT_OPTIONS.timeLimitSeconds)
     .option('--global-batch <n>', "override the model's global batch (single case)", positiveInteger('--global-batch'))
     .option('--micro-batch <n>', "override the model's micro-batch (single case)", positiveInteger('--micro-batch'))

@@ -1,5 +1,6 @@
 export type Method = 'heuristic' | 'baseline' | 'ilp' | 'all';
-export type SolverName = 'glpk' | 'jslp';
+export type SolverName = 'highs' | 'glpk' | 'jslp';
+export const SOLVER_NAMES: readonly SolverName[] = ['highs', 'glpk', 'jslp'];
 
 /** All planner options; merged once with DEFAULT_OPTIONS at the entry point. */
 export type PlanOptions = {
@@ -14,7 +15,7 @@ export type PlanOptions = {
 
 export const DEFAULT_OPTIONS: PlanOptions = {
   method: 'all',
-  solver: 'glpk',
+  solver: 'highs',
   timeLimitSeconds: 10,
   finalists: 6,
   dumpLp: false,
