@@ -3,6 +3,7 @@
 #include <napi.h>
 
 #include <atomic>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <thread>
@@ -371,6 +372,55 @@ Napi::Value CudaRunGraphJs(const Napi::CallbackInfo& info) {
                    "run graphs on the cpu backend");
 }
 
+// benchPlainLoop(graph, repeats) -> ns. Bench only (bench/engine.bench.ts): runs every op of every
+// task of a one-context graph `repeats` times in a plain C++ loop on a thread pinned like a context's
+// executor, with no scheduler, no task bookkeeping and no cancellation checks, so the difference to
+// runGraph is the engine's dispatch overhead. Synchronous: it blocks the JS thread while it runs.
+Napi::Value BenchPlainLoop(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsObject() || !info[1].IsNumber()) {
+    throw codedError(env, "E_BAD_GRAPH", "benchPlainLoop expects (graph, repeats)");
+  }
+  std::vector<Napi::ObjectReference> refs;
+  GraphSpec spec;
+  try {
+    spec = decodeGraph(info[0].As<Napi::Object>(), refs);
+  } catch (const EngineError& e) {
+    throwCoded(env, e);
+  }
+  if (spec.contexts.size() != 1) throw codedError(env, "E_BAD_GRAPH", "benchPlainLoop expects exactly one context");
+  const int64_t repeats = info[1].As<Napi::Number>().Int64Value();
+  int64_t ns = 0;
+  std::string code, message;
+  std::thread worker([&] {
+    std::string pe = pinCurrentThread(spec.contexts[0].cores[0]);
+    if (!pe.empty()) {
+      code = "E_CORES";
+      message = pe;
+      return;
+    }
+    try {
+      PinnedPool pool(spec.contexts[0].cores);
+      auto t0 = std::chrono::steady_clock::now();
+      for (int64_t r = 0; r < repeats; ++r) {
+        for (const TaskSpec& t : spec.tasks) {
+          for (const OpDesc& op : t.ops) runOp(op, spec.buffers, pool);
+        }
+      }
+      ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count();
+    } catch (const EngineError& e) {
+      code = e.code();
+      message = e.what();
+    } catch (const std::exception& e) {
+      code = "E_INTERNAL";
+      message = e.what();
+    }
+  });
+  worker.join();
+  if (!code.empty()) throw codedError(env, code, message);
+  return Napi::Number::New(env, static_cast<double>(ns));
+}
+
 }  // namespace
 }  // namespace mosaic
 
@@ -384,6 +434,7 @@ static Napi::Object InitMosaic(Napi::Env env, Napi::Object exports) {
   exports.Set("cudaDestroyPartition", Napi::Function::New(env, CudaDestroyPartitionJs, "cudaDestroyPartition"));
   exports.Set("cudaOrder", Napi::Function::New(env, CudaOrderJs, "cudaOrder"));
   exports.Set("cudaRunGraph", Napi::Function::New(env, CudaRunGraphJs, "cudaRunGraph"));
+  exports.Set("benchPlainLoop", Napi::Function::New(env, BenchPlainLoop, "benchPlainLoop"));
   exports.Set("exceptionPolicy", Napi::String::New(env, "NAPI_CPP_EXCEPTIONS"));
 #ifdef MOSAIC_HAVE_CUDA_HEADERS
   exports.Set("cudaCompiled", Napi::Boolean::New(env, true));

@@ -4,6 +4,11 @@ import { MosaicError } from '../errors';
 import { compareCommand } from './compare';
 import { planCommand } from './plan';
 import { showCommand } from './show';
+import { trainCommand } from './train';
+import { batchCommand } from './batch';
+import { mergeCommand } from './merge';
+import { profileCommand } from './profile';
+import { calibrateCommand } from './calibrate';
 
 /** The CLI only translates flags to typed options and prints; the library never exits the process. */
 export function buildProgram(): Command {
@@ -14,6 +19,11 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .addCommand(planCommand().exitOverride())
     .addCommand(showCommand().exitOverride())
+    .addCommand(trainCommand().exitOverride())
+    .addCommand(batchCommand().exitOverride())
+    .addCommand(mergeCommand().exitOverride())
+    .addCommand(profileCommand().exitOverride())
+    .addCommand(calibrateCommand().exitOverride())
     .addCommand(compareCommand().exitOverride())
     .addHelpText('after', `
 Start here:

@@ -1,9 +1,9 @@
 import { topologicalOrder } from '../spec/check-model';
 import { moduleParams } from '../spec/params';
 import type { ClusterSpec, ModelSpec, Profile } from '../spec/types';
-import { fitCurve, fitInterference, type CurveFit } from './calibrate';
+import { fitCurve, fitInterference, type CurveFit, type TimedPoint } from './calibrate';
 import { backwardKernels, backwardKinds, forwardKernels, type BackwardKind, type Kernel } from './kernels';
-import { bandwidthShare, curveTime, kernelsTimeMs } from './timing';
+import { bandwidthShare, curveTime, kernelsTimeMs, type CurveParams } from './timing';
 
 /** How one module performs on one device, per microbatch of the model's micro-batch size. */
 export type ModuleTiming = {
@@ -44,6 +44,32 @@ function memo(f: (q: number) => number): (q: number) => number {
 }
 
 /**
+ * On a CPU cluster every quota level is a core count that `mosaic profile` measures directly, and a
+ * module of small ops can run slower on more cores (a fork/join per op), which the fitted curve (never
+ * increasing with q) cannot follow. There the measured times are used: linearly interpolated between
+ * the profiled quotas, and outside their range the fitted curve scaled to meet the nearest one.
+ */
+export function measuredCurve(points: readonly TimedPoint[], params: CurveParams): (quotaFraction: number) => number {
+  const byQuota = new Map<number, number[]>();
+  for (const p of points) byQuota.set(p.quotaFraction, [...(byQuota.get(p.quotaFraction) ?? []), p.ms]);
+  const pts = [...byQuota].map(([q, ms]) => ({ q, ms: ms.reduce((a, b) => a + b, 0) / ms.length })).sort((a, b) => a.q - b.q);
+  const first = pts[0]!;
+  const last = pts[pts.length - 1]!;
+  const beyond = (q: number, edge: { q: number; ms: number }): number => {
+    const at = curveTime(params, edge.q);
+    return at > 0 ? curveTime(params, q) * (edge.ms / at) : edge.ms;
+  };
+  return (q) => {
+    if (q <= first.q) return beyond(q, first);
+    if (q >= last.q) return beyond(q, last);
+    const i = pts.findIndex((p) => p.q >= q);
+    const a = pts[i - 1]!;
+    const b = pts[i]!;
+    return a.ms + ((b.ms - a.ms) * (q - a.q)) / (b.q - a.q);
+  };
+}
+
+/**
  * The performance model for a model on a cluster: analytic from the GPU spec, or calibrated from a
  * profile when one is given (modules the profile does not cover keep analytic curves).
  */
@@ -75,14 +101,17 @@ export function buildPerfModel(model: ModelSpec, cluster: ClusterSpec, profile?:
       if (alone.length === 0) continue;
       // Samples at another micro-batch size are scaled linearly to the model's.
       const scale = (s: { micro: number }) => micro / s.micro;
-      const forward = fitCurve(alone.map((s) => ({ quotaFraction: s.quotaFraction, ms: s.forwardMs * scale(s) })));
+      const forwardPoints = alone.map((s) => ({ quotaFraction: s.quotaFraction, ms: s.forwardMs * scale(s) }));
+      const forward = fitCurve(forwardPoints);
       const withBackward = alone.filter((s) => s.backwardMs > 0);
-      const backward = withBackward.length > 0 ? fitCurve(withBackward.map((s) => ({ quotaFraction: s.quotaFraction, ms: s.backwardMs * scale(s) }))) : undefined;
+      const backwardPoints = withBackward.map((s) => ({ quotaFraction: s.quotaFraction, ms: s.backwardMs * scale(s) }));
+      const backward = withBackward.length > 0 ? fitCurve(backwardPoints) : undefined;
       const analytic = timings.get(m.name)!;
+      const curve = (points: readonly TimedPoint[], params: CurveParams) => (cluster.device === 'cpu' ? measuredCurve(points, params) : (q: number) => curveTime(params, q));
       timings.set(m.name, {
         ...analytic,
-        forwardMs: memo((q) => curveTime(forward.params, q)),
-        backwardMs: backward && analytic.backward !== 'none' ? memo((q) => curveTime(backward.params, q)) : analytic.backwardMs,
+        forwardMs: memo(curve(forwardPoints, forward.params)),
+        backwardMs: backward && analytic.backward !== 'none' ? memo(curve(backwardPoints, backward.params)) : analytic.backwardMs,
         fit: { forward, backward },
       });
       calibrated = true;
