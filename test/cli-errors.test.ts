@@ -111,4 +111,14 @@ describe('CLI errors: one clear line naming the file, distinct exit codes, no st
     expect(r.status).to.equal(2);
     expect(r.stderr).to.include('more than the whole GPU');
   });
+
+  it('plan --profile refuses a profile of another model or device, naming the file', () => {
+    const sample = { module: 'llm', device: 'H100-SXM5-80GB', quotaFraction: 1, micro: 4, forwardMs: 10, backwardMs: 20 };
+    const other = write('other-model.profile.json', JSON.stringify({ model: 'qwen2-vl-7b', device: 'H100-SXM5-80GB', samples: [sample] }));
+    let r = run('plan', '-m', 'llava-1.5-7b', '-c', 'h100-1x8', '--profile', other, '--method', 'heuristic');
+    expectInputError(r, `${other}: this profile was measured for model "qwen2-vl-7b", not "llava-1.5-7b"`);
+    const cpu = write('cpu.profile.json', JSON.stringify({ model: 'llava-1.5-7b', device: 'cpu-2-core', samples: [{ ...sample, device: 'cpu-2-core' }] }));
+    r = run('plan', '-m', 'llava-1.5-7b', '-c', 'h100-1x8', '--profile', cpu, '--method', 'heuristic');
+    expectInputError(r, `${cpu}: samples were measured on "cpu-2-core" but cluster h100-1x8 has device`);
+  });
 });

@@ -33,6 +33,11 @@ Start here:
 }
 
 async function main(argv: readonly string[]): Promise<void> {
+  // `mosaic plan ... | head` closes the pipe early: stop writing quietly instead of crashing on EPIPE.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+    process.stdout.destroy();
+  });
   try {
     await buildProgram().parseAsync(argv as string[]);
   } catch (err) {

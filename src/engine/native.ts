@@ -93,6 +93,8 @@ export type NativeBinding = {
   cudaDestroyPartition(id: number): void;
   cudaOrder(partitionId: number, fromGroup: number, toGroup: number): void;
   cudaRunGraph(graph: unknown): never;
+  /** Bench only: the graph's single context's ops in a plain C++ loop on a pinned thread, `repeats` times; ns. */
+  benchPlainLoop(graph: { contexts: readonly ContextSpec[]; tasks: readonly { id: number; context: number; ops: readonly NormalizedOp[]; deps: readonly number[] }[]; buffers: readonly Float32Array[] }, repeats: number): number;
   readonly exceptionPolicy: string;
   readonly cudaCompiled: boolean;
 };
