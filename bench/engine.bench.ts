@@ -18,7 +18,7 @@ import * as path from 'path';
 import { BUILTIN_MODEL } from '../src/engine/builtin-model';
 import { loadNative, runGraph, validateGraph, type GraphSpec } from '../src/engine/native';
 import type { Op } from '../src/engine/ops';
-import { profileModel } from '../src/engine/profile';
+import { DEFAULT_PROFILE_OPTIONS, profileModel } from '../src/engine/profile';
 import { scaleModule } from '../src/engine/program';
 import { autoScale, trainPlan, type TrainReport } from '../src/engine/train';
 import { calibrate } from '../src/perf/calibration';
@@ -33,7 +33,7 @@ const env = (name: string, fallback: number): number => {
   return Number.isFinite(v) && v > 0 ? v : fallback;
 };
 const ITERATIONS = Math.round(env('BENCH_ITERATIONS', 30));
-const REPEATS = Math.round(env('BENCH_REPEATS', 10));
+const REPEATS = Math.round(env('BENCH_REPEATS', DEFAULT_PROFILE_OPTIONS.repeats));
 
 function table(rows: string[][]): void {
   const widths = (rows[0] as string[]).map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
@@ -64,7 +64,7 @@ async function planAndTrain(model: ModelSpec, iterations: number, summary: strin
   const profile = await profileModel(model, { scale: 1, repeats: REPEATS });
   const profileS = (Date.now() - t0) / 1000;
   const report = calibrate(model, cluster, profile, 'bench profile');
-  process.stdout.write(`== ${model.name}: profiled ${profile.samples.length} samples in ${profileS.toFixed(1)} s on ${cores} cores (mean of ${REPEATS}, rotating activation buffers) ==\n`);
+  process.stdout.write(`== ${model.name}: profiled ${profile.samples.length} samples in ${profileS.toFixed(1)} s on ${cores} cores (${DEFAULT_PROFILE_OPTIONS.statistic} mean of ${REPEATS}, rotating activation buffers) ==\n`);
   table([
     ['module', 'quotas', 'fwd MAPE', 'bwd MAPE', 'fwd ms @ 1 core', 'fwd ms @ all'],
     ...report.modules.map((m) => {

@@ -98,7 +98,7 @@ describe('engine profile: measure modules under core quotas, calibrate the perfo
     if (cores.length >= 2) expect(pairs.map((s) => [s.module, s.coRunning![0]!.module])).to.deep.equal([['enc', 'head'], ['head', 'enc']]);
     expect(progress).to.deep.equal(progress.map((_, i) => i + 1));
     // Mean of the repeats by default; activation buffers rotate over at most the iteration's 4/2 microbatches.
-    expect(profile.measurement).to.include({ backend: 'cpu', scale: 0.25, repeats: 3, statistic: 'mean', bufferSets: 2 });
+    expect(profile.measurement).to.include({ backend: 'cpu', scale: 0.25, repeats: 3, statistic: 'trimmed', bufferSets: 2 });
     // The perf model takes it on the local CPU "cluster".
     if (cores.length >= 2) {
       const report = calibrate(modelWithCols, localCpuCluster(cores.length), profile, 'mem');

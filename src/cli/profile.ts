@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { MosaicError } from '../errors';
 import { writeFileAtomic } from '../io/atomic-write';
 import { EngineError } from '../engine/ops';
-import { profileModel, ProfileCancelled, type EngineProfile, type ProfileDevice, type ProfileProgress } from '../engine/profile';
+import { DEFAULT_PROFILE_OPTIONS, profileModel, PROFILE_STATISTICS, ProfileCancelled, type EngineProfile, type ProfileDevice, type ProfileProgress, type ProfileStatistic } from '../engine/profile';
 import { bundledNames, resolveModel } from './resolve';
 import { oneOf, positiveInteger } from './options';
 import { runCommand } from './run-command';
@@ -14,7 +14,7 @@ type ProfileFlags = {
   micro?: number;
   levels?: number[];
   repeats: number;
-  statistic: 'mean' | 'median';
+  statistic: ProfileStatistic;
   warmup: number;
   pairs: boolean;
   seed: number;
@@ -98,8 +98,8 @@ export function profileCommand(): Command {
     .option('--scale <s>', 'in (0, 1]: shrink every module size by this factor to fit the CPU (FLOPs shrink by about s^4; 1 = real shapes); default: the scale `mosaic train` picks (1 for builtin-mm)', fraction('--scale'))
     .option('--micro <n>', "microbatch size to profile at (default: the model's)", positiveInteger('--micro'))
     .option('--levels <cores>', 'quota levels as comma-separated core counts (default: 1 up to every allowed core)', coreList)
-    .option('--repeats <n>', 'timed runs per measurement', positiveInteger('--repeats'), 10)
-    .option('--statistic <s>', 'what a sample records of the timed runs: mean (predicts an iteration, a sum of task times) | median (ignores stalls from other processes)', oneOf('--statistic', ['mean', 'median'] as const), 'mean')
+    .option('--repeats <n>', 'timed runs per measurement', positiveInteger('--repeats'), DEFAULT_PROFILE_OPTIONS.repeats)
+    .option('--statistic <s>', 'what a sample records of the timed runs: trimmed (mean of the middle 80%: predicts an iteration, a sum of task times, without one stall from another process dominating) | mean | median (blind to the slow tail)', oneOf('--statistic', PROFILE_STATISTICS), DEFAULT_PROFILE_OPTIONS.statistic)
     .option('--warmup <n>', 'untimed runs before the timed ones', nonNegativeInteger('--warmup'), 1)
     .option('--no-pairs', 'skip the co-running pairs (no interference fit)')
     .option('--seed <n>', 'seed of the random buffer contents', nonNegativeInteger('--seed'), 1)
