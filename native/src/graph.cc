@@ -91,7 +91,15 @@ struct Shared {
   std::vector<std::vector<int>> dependents;
   bool stop = false;  // failure or cancellation: no new tasks start
   GraphOutcome outcome;
+  // Bumped (under mu) whenever a task ends or the run stops; a waiting executor spins on it briefly
+  // before sleeping on cv.
+  std::atomic<uint64_t> generation{0};
 };
+
+// How long an idle executor spins for the next finished dependency before sleeping on the condition
+// variable. Waking a sleeping thread costs ~15-20 us per cross-context dependency (measured by
+// `mosaic profile`); a microbatch hop between colocated modules is usually shorter than this wait.
+constexpr std::chrono::microseconds kSpinBeforeSleep{200};
 
 int64_t nowNs(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count();
@@ -113,6 +121,7 @@ void contextLoop(const GraphSpec& g, int ctx, Shared& sh, const std::atomic<bool
       sh.outcome.failedOp = op;
     }
     sh.stop = true;
+    sh.generation.fetch_add(1, std::memory_order_release);
     sh.cv.notify_all();
   };
   if (!pinErr.empty()) {
@@ -134,6 +143,20 @@ void contextLoop(const GraphSpec& g, int ctx, Shared& sh, const std::atomic<bool
           }
         }
         if (next >= 0) break;
+        // Spin (lock released) until another task ends, for a short while; then sleep. The spin runs
+        // on this context's own core, which has nothing else to do.
+        const uint64_t seen = sh.generation.load(std::memory_order_acquire);
+        lock.unlock();
+        const auto spinUntil = std::chrono::steady_clock::now() + kSpinBeforeSleep;
+        bool changed = false;
+        while (std::chrono::steady_clock::now() < spinUntil) {
+          if (sh.generation.load(std::memory_order_acquire) != seen || cancel.load(std::memory_order_relaxed)) {
+            changed = true;
+            break;
+          }
+        }
+        lock.lock();
+        if (changed || sh.generation.load(std::memory_order_acquire) != seen) continue;
         // Wake up now and then to notice cancellation even when no task finishes.
         sh.cv.wait_for(lock, std::chrono::milliseconds(20));
       }
@@ -188,13 +211,15 @@ void contextLoop(const GraphSpec& g, int ctx, Shared& sh, const std::atomic<bool
     if (interrupted) {
       sh.state[next] = TaskState::Interrupted;
       sh.outcome.interrupted.push_back({task.id, static_cast<int64_t>(k)});
-      sh.cv.notify_all();
+      sh.generation.fetch_add(1, std::memory_order_release);
+    sh.cv.notify_all();
       return;
     }
     sh.state[next] = TaskState::Done;
     sh.outcome.completed.push_back(rec);
     ++doneCount;
     for (int s : sh.dependents[next]) --sh.remainingDeps[s];
+    sh.generation.fetch_add(1, std::memory_order_release);
     sh.cv.notify_all();
   }
 }

@@ -87,6 +87,8 @@ function printText(profile: EngineProfile, output: string | undefined): void {
     const co = s.coRunning?.map((c) => `${c.module}@${c.quotaFraction.toFixed(2)}`).join(',') ?? '';
     out(`${s.module.padEnd(16)} ${s.quotaFraction.toFixed(3).padStart(6)} ${co.padEnd(20)} ${s.forwardMs.toFixed(3).padStart(11)} ${s.backwardMs.toFixed(3).padStart(12)}`);
   }
+  const e = profile.engine;
+  if (e) out(`\nengine costs: ${(e.perGraphMs * 1000).toFixed(1)} µs per iteration, ${(e.perTaskMs * 1000).toFixed(2)} µs per task, ${(e.perHopMs * 1000).toFixed(1)} µs per dependency between contexts (the planner adds them on local-cpu)`);
   if (output) out(`\nwrote ${output}`);
 }
 

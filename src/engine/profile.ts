@@ -13,11 +13,12 @@
 
 import { topologicalOrder } from '../spec/check-model';
 import { localCpuCluster } from '../spec/local-cpu';
-import type { ModelSpec, ModuleSpec, Profile, ProfileSample } from '../spec/types';
-import { loadNative, runGraph, type GraphResult, type TaskSpec } from './native';
+import type { EngineCosts, ModelSpec, ModuleSpec, Profile, ProfileSample } from '../spec/types';
+import { loadNative, runGraph, type GraphResult, type GraphSpec, type TaskSpec } from './native';
 import { EngineError, OP_SCHEMAS, type Op } from './ops';
 import { compileModule, type CompileOptions } from './program';
 import { autoScale } from './train';
+import { seededRandom } from '../util/seeded-random';
 
 /** The part of `ModuleProgram` (src/engine/program.ts) that profiling needs. */
 export type ProfiledProgram = {
@@ -115,17 +116,7 @@ export type ProfileMeasurement = {
 
 export type EngineProfile = Profile & { readonly measurement?: ProfileMeasurement };
 
-/** mulberry32: a small seeded PRNG for buffer contents. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = seededRandom;
 
 /**
  * Allocates a program's buffers with their declared initial contents (random: uniform in
@@ -315,7 +306,7 @@ export async function profileModel(model: ModelSpec, options: Partial<ProfileOpt
   const half = Math.floor(cores.length / 2);
   const pairs: [string, string][] = [];
   if (opts.pairs && half >= 1) for (let i = 0; i < names.length; i++) for (let j = i + 1; j < names.length; j++) pairs.push([names[i] as string, names[j] as string]);
-  const total = names.length * levels.length + pairs.length;
+  const total = names.length * levels.length + pairs.length + 1;
   let done = 0;
   const progress = (label: string) => opts.onProgress?.({ done: ++done, total, label });
 
@@ -359,12 +350,48 @@ export async function profileModel(model: ModelSpec, options: Partial<ProfileOpt
     samples.push(coRunSample(b, device, qb, micro, mb!, ma!, a, qa, stat));
     progress(`${a} + ${b} @ ${ka}+${kb} cores`);
   }
+  const engine = await measureEngineCosts(cores, opts.signal);
+  progress('engine costs');
   return {
     model: model.name,
     device,
     samples,
+    engine,
     measurement: { backend: 'cpu', scale, cores: cores.length, levels, repeats: opts.repeats, statistic: opts.statistic, bufferSets, warmup: opts.warmup, seed: opts.seed },
   };
+}
+
+/** Median wall time of a graph over `runs` runs, in ms (the engine's own clock: no JS overhead). */
+async function medianWallMs(graph: GraphSpec, runs: number, signal: AbortSignal | undefined): Promise<number> {
+  const walls: number[] = [];
+  for (let r = 0; r < runs; r++) {
+    const result = await runGraph(graph, signal ? { signal } : {});
+    if (result.cancelled) throw new ProfileCancelled();
+    walls.push(result.wallNs / 1e6);
+  }
+  return median(walls);
+}
+
+/**
+ * The engine's own costs, from chains of trivial tasks: one task (per graph run), 201 tasks on one
+ * context (per task), 201 tasks alternating between two contexts on different cores (per
+ * cross-context dependency: the waiting executor is woken). Medians of 15 runs; clamped at 0.
+ */
+export async function measureEngineCosts(cores: readonly number[], signal?: AbortSignal): Promise<EngineCosts> {
+  const buffers = [new Float32Array(1)];
+  const op: Op = { op: 'fill', dst: 0, n: 1, value: 1 };
+  const contexts = cores.length >= 2 ? [{ id: 0, cores: [cores[0] as number] }, { id: 1, cores: [cores[1] as number] }] : [{ id: 0, cores: [cores[0] as number] }];
+  const chain = (n: number, alternate: boolean): GraphSpec => ({
+    contexts,
+    tasks: Array.from({ length: n }, (_, i) => ({ id: i, context: alternate ? i % 2 : 0, ops: [op], deps: i > 0 ? [i - 1] : [] })),
+    buffers,
+  });
+  const N = 200;
+  const one = await medianWallMs(chain(1, false), 15, signal);
+  const same = await medianWallMs(chain(N + 1, false), 15, signal);
+  const perTaskMs = Math.max(0, (same - one) / N);
+  const perHopMs = contexts.length >= 2 ? Math.max(0, ((await medianWallMs(chain(N + 1, true), 15, signal)) - same) / N) : 0;
+  return { perGraphMs: Math.max(0, one - perTaskMs), perTaskMs, perHopMs };
 }
 
 function measureFallback(samples: readonly ProfileSample[], module: string): number {

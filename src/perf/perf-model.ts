@@ -1,6 +1,6 @@
 import { topologicalOrder } from '../spec/check-model';
 import { moduleParams } from '../spec/params';
-import type { ClusterSpec, ModelSpec, Profile } from '../spec/types';
+import type { ClusterSpec, EngineCosts, ModelSpec, Profile } from '../spec/types';
 import { fitCurve, fitInterference, type CurveFit, type TimedPoint } from './calibrate';
 import { backwardKernels, backwardKinds, forwardKernels, type BackwardKind, type Kernel } from './kernels';
 import { bandwidthShare, curveTime, kernelsTimeMs, type CurveParams } from './timing';
@@ -26,6 +26,8 @@ export type PerfModel = {
   readonly timings: ReadonlyMap<string, ModuleTiming>;
   /** t_colocated = t_alone · (1 + α · Σ neighbours' bandwidth share). */
   readonly interferenceAlpha: number;
+  /** The CPU engine's measured costs (from the profile; CPU clusters only): the simulator adds them. */
+  readonly engineCosts?: EngineCosts;
 };
 
 /** Assumed interference coefficient when no co-running samples calibrate it. */
@@ -134,6 +136,7 @@ export function buildPerfModel(model: ModelSpec, cluster: ClusterSpec, profile?:
     order: topologicalOrder(model),
     timings,
     interferenceAlpha: alpha,
+    ...(cluster.device === 'cpu' && profile?.engine ? { engineCosts: profile.engine } : {}),
   };
 }
 

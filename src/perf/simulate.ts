@@ -86,9 +86,13 @@ export function simulateIteration(perf: PerfModel, gpus: readonly PlanGpu[], rep
       slotInfo.set(s.id, { gpu: g.id, node: g.node, quota: s.quotaFraction, factor: interferenceFactor(perf, neighbours) });
     }
   }
+  // The CPU engine's own costs, when a profile measured them: per task on its slot, per dependency
+  // between two slots of one device (the waiting context is woken), and once per iteration.
+  const engine = perf.engineCosts;
+  const taskCostMs = engine?.perTaskMs ?? 0;
   const linkMs = (from: string, to: string, bytes: number): number => {
     const a = slotInfo.get(from)!, b = slotInfo.get(to)!;
-    if (a.gpu === b.gpu) return 0;
+    if (a.gpu === b.gpu) return from === to ? 0 : engine?.perHopMs ?? 0;
     const gbps = a.node === b.node ? cluster.links.intraNodeGBps : cluster.links.interNodeGBps;
     return cluster.links.latencyUs / 1000 + bytes / (gbps * 1e6);
   };
@@ -118,9 +122,9 @@ export function simulateIteration(perf: PerfModel, gpus: readonly PlanGpu[], rep
     owner.forEach((ri, k) => {
       const rep = reps[ri];
       const info = slotInfo.get(rep.slot)!;
-      f.push(newTask({ module: name, replica: rep.index, slot: rep.slot, kind: 'forward', microbatch: k, durationMs: timing.forwardMs(info.quota) * info.factor }));
+      f.push(newTask({ module: name, replica: rep.index, slot: rep.slot, kind: 'forward', microbatch: k, durationMs: timing.forwardMs(info.quota) * info.factor + taskCostMs }));
       if (timing.backward !== 'none') {
-        b.push(newTask({ module: name, replica: rep.index, slot: rep.slot, kind: 'backward', microbatch: k, durationMs: timing.backwardMs(info.quota) * info.factor }));
+        b.push(newTask({ module: name, replica: rep.index, slot: rep.slot, kind: 'backward', microbatch: k, durationMs: timing.backwardMs(info.quota) * info.factor + taskCostMs }));
       }
     });
     fwd.set(name, f);
@@ -239,6 +243,7 @@ export function simulateIteration(perf: PerfModel, gpus: readonly PlanGpu[], rep
   const slotEnd = new Map<string, number>();
   for (const ev of timeline) slotEnd.set(ev.slot, Math.max(slotEnd.get(ev.slot) ?? 0, ev.endMs));
   let iterationMs = Math.max(0, ...timeline.map((t) => t.endMs));
+  const fixedMs = engine?.perGraphMs ?? 0;
   for (const m of model.modules) {
     if (!m.trainable) continue;
     const reps = replicasOf.get(m.name) ?? [];
@@ -258,6 +263,8 @@ export function simulateIteration(perf: PerfModel, gpus: readonly PlanGpu[], rep
       iterationMs = Math.max(iterationMs, end);
     }
   }
+
+  iterationMs += fixedMs;
 
   const slotBusyMs = new Map<string, number>();
   const replicaBusy = new Map<string, number>();

@@ -145,8 +145,20 @@ export type ProfileSample = {
   readonly coRunning?: readonly { readonly module: string; readonly quotaFraction: number }[];
 };
 
+/**
+ * The engine's own costs on a CPU device, measured by `mosaic profile`: a fixed cost per graph run
+ * (one per training iteration), a cost per task on its context, and the latency of a dependency that
+ * crosses contexts (the waiting context's executor has to be woken).
+ */
+export type EngineCosts = {
+  readonly perGraphMs: number;
+  readonly perTaskMs: number;
+  readonly perHopMs: number;
+};
+
 export type Profile = {
   readonly model: string;
   readonly device: string;
   readonly samples: readonly ProfileSample[];
+  readonly engine?: EngineCosts;
 };
