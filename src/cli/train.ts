@@ -51,6 +51,7 @@ function summary(plan: Plan, report: TrainReport) {
     iterationsRun: report.iterations.length,
     cancelled: report.cancelled,
     meanIterationMs: report.meanIterationMs,
+    meanHostIterationMs: report.iterations.length > 0 ? report.iterations.reduce((a, r) => a + r.hostMs, 0) / report.iterations.length : 0,
     predictedIterationMs: report.predictedIterationMs,
     measuredOverPredicted: report.predictedIterationMs > 0 ? report.meanIterationMs / report.predictedIterationMs : null,
     ...(report.builtin && report.iterations.length > 0 ? { firstLoss: report.iterations[0]!.loss, lastLoss: last?.loss } : {}),
@@ -81,6 +82,9 @@ function printSummary(plan: Plan, report: TrainReport): void {
   }
   out(`iteration time: measured ${ms(report.meanIterationMs)} ms (mean of ${report.iterations.length}), predicted ${ms(report.predictedIterationMs)} ms` +
     (report.predictedIterationMs > 0 && report.iterations.length > 0 ? `, measured/predicted ${(report.meanIterationMs / report.predictedIterationMs).toFixed(2)}` : ''));
+  if (report.iterations.length > 0) {
+    out(`host loop: ${ms(s.meanHostIterationMs)} ms per iteration (the engine's run plus zeroing gradients, synthetic data, TS validation of the graph and N-API decode, which the prediction leaves out)`);
+  }
   if (report.builtin && s.firstLoss !== undefined && s.lastLoss !== undefined) out(`loss: ${s.firstLoss.toFixed(4)} -> ${s.lastLoss.toFixed(4)}`);
   out(
     report.builtin

@@ -59,6 +59,11 @@ export type IterationReport = {
   readonly iteration: number;
   /** Wall time of the iteration's task graph. */
   readonly wallMs: number;
+  /**
+   * The whole iteration as the JS loop sees it: zeroing gradients, synthetic data, TS validation of the
+   * graph (≈ 3 µs per op), N-API decode and the engine run. `wallMs` is the engine's part.
+   */
+  readonly hostMs: number;
   /** Mean loss over the global batch (built-in model only). */
   readonly loss?: number;
   /** Time the module's tasks ran, summed over its replicas. */
@@ -519,6 +524,7 @@ export async function trainPlan(plan: Plan, options: TrainOptions): Promise<Trai
       cancelled = true;
       break;
     }
+    const hostStarted = process.hrtime.bigint();
     for (const g of built.grads) g.fill(0);
     built.fillData(it);
     const tasks: TaskSpec[] = [...built.tasks, ...built.optimizerTasks.map((t) => ({ id: t.id, context: t.context, deps: t.deps, ops: t.ops(it + 1) }))];
@@ -543,7 +549,8 @@ export async function trainPlan(plan: Plan, options: TrainOptions): Promise<Trai
     const wallMs = result.wallNs / 1e6;
     const util = Object.fromEntries(compiled.order.map((m) => [m, wallMs > 0 ? (busy[m] as number) / (wallMs * (built.replicaCount.get(m) ?? 1)) : 0]));
     const loss = compiled.builtin ? built.lossBuffers.reduce((s, b) => s + (b[0] as number), 0) / built.lossBuffers.length : undefined;
-    const report: IterationReport = { iteration: it, wallMs, ...(loss !== undefined ? { loss } : {}), busyMsByModule: busy, utilisationByModule: util };
+    const hostMs = Number(process.hrtime.bigint() - hostStarted) / 1e6;
+    const report: IterationReport = { iteration: it, wallMs, hostMs, ...(loss !== undefined ? { loss } : {}), busyMsByModule: busy, utilisationByModule: util };
     reports.push(report);
     options.onIteration?.(report);
   }
