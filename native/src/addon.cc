@@ -225,17 +225,21 @@ class GraphWorker : public Napi::AsyncWorker {
   GraphOutcome outcome_;
 };
 
+// Decodes a graph on the JS thread; a decoding error becomes a JS error with its `code`.
+GraphSpec decodeGraphOrThrow(Napi::Env env, const Napi::Object& graph, std::vector<Napi::ObjectReference>& refs) {
+  try {
+    return decodeGraph(graph, refs);
+  } catch (const EngineError& e) {
+    throwCoded(env, e);  // [[noreturn]]
+  }
+}
+
 // runGraph(spec) -> { promise, cancel }. Decoding errors throw synchronously with a `code`.
 Napi::Value RunGraph(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsObject()) throw codedError(env, "E_BAD_GRAPH", "runGraph expects a graph object");
   std::vector<Napi::ObjectReference> refs;
-  GraphSpec spec;
-  try {
-    spec = decodeGraph(info[0].As<Napi::Object>(), refs);
-  } catch (const EngineError& e) {
-    throwCoded(env, e);
-  }
+  GraphSpec spec = decodeGraphOrThrow(env, info[0].As<Napi::Object>(), refs);
   auto cancel = std::make_shared<std::atomic<bool>>(false);
   auto* worker = new GraphWorker(env, std::move(spec), std::move(refs), cancel);
   Napi::Promise promise = worker->Promise();
@@ -382,12 +386,7 @@ Napi::Value BenchPlainLoop(const Napi::CallbackInfo& info) {
     throw codedError(env, "E_BAD_GRAPH", "benchPlainLoop expects (graph, repeats)");
   }
   std::vector<Napi::ObjectReference> refs;
-  GraphSpec spec;
-  try {
-    spec = decodeGraph(info[0].As<Napi::Object>(), refs);
-  } catch (const EngineError& e) {
-    throwCoded(env, e);
-  }
+  GraphSpec spec = decodeGraphOrThrow(env, info[0].As<Napi::Object>(), refs);
   if (spec.contexts.size() != 1) throw codedError(env, "E_BAD_GRAPH", "benchPlainLoop expects exactly one context");
   const int64_t repeats = info[1].As<Napi::Number>().Int64Value();
   int64_t ns = 0;
