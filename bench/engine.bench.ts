@@ -19,7 +19,7 @@ import { BUILTIN_MODEL } from '../src/engine/builtin-model';
 import { loadNative, runGraph, validateGraph, type GraphSpec } from '../src/engine/native';
 import type { Op } from '../src/engine/ops';
 import { DEFAULT_PROFILE_OPTIONS, profileModel } from '../src/engine/profile';
-import { scaleModule } from '../src/engine/program';
+import { scaleModel } from '../src/engine/program';
 import { autoScale, trainPlan, type TrainReport } from '../src/engine/train';
 import { calibrate } from '../src/perf/calibration';
 import { planModel } from '../src/plan/planner';
@@ -49,10 +49,7 @@ const median = (xs: readonly number[]): number => {
   return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
 };
 
-/** The model with every module shrunk as `compileModule` would at `scale`, so plan, profile and replay agree at scale 1. */
-function preScaled(model: ModelSpec, scale: number): ModelSpec {
-  return scale === 1 ? model : { ...model, name: `${model.name}@${scale}`, modules: model.modules.map((m) => scaleModule(m, scale)) };
-}
+const preScaled = scaleModel;
 
 /** (a) + (b) for one model: profile, calibrate, plan for local-cpu, train the best plan and the baselines. */
 async function planAndTrain(model: ModelSpec, iterations: number, summary: string[][]): Promise<void> {

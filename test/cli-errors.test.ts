@@ -121,4 +121,19 @@ describe('CLI errors: one clear line naming the file, distinct exit codes, no st
     r = run('plan', '-m', 'llava-1.5-7b', '-c', 'h100-1x8', '--profile', cpu, '--method', 'heuristic');
     expectInputError(r, `${cpu}: samples were measured on "cpu-2-core" but cluster h100-1x8 has device`);
   });
+
+  it('plan --scale plans the shrunk model that train replays; a scale outside (0, 1] is a usage error', () => {
+    expect(run('plan', '-m', 'llava-1.5-7b', '-c', 'local-cpu', '--scale', '2').stderr).to.include('--scale expects a number in (0, 1] but received "2"');
+    // Full size, LLaVA does not fit this machine's memory; at 1/64 it does, and the plan runs.
+    const out = path.join(dir, 'cpu-plan.json');
+    const planned = run('plan', '-m', 'llava-1.5-7b', '-c', 'local-cpu', '--scale', '0.015625', '--method', 'heuristic', '-o', out);
+    expect(planned.status, planned.stderr).to.equal(0);
+    const plan = JSON.parse(fs.readFileSync(out, 'utf8'));
+    expect(plan.model.name).to.equal('llava-1.5-7b-scaled-0.015625');
+    const llm = plan.model.modules.find((m: { name: string }) => m.name === 'llm');
+    expect(llm.arch.hidden).to.be.below(llava.modules.find((m: { name: string }) => m.name === 'llm').arch.hidden);
+    const trained = run('train', '--plan', out, '--iterations', '1', '--json');
+    expect(trained.status, trained.stderr).to.equal(0);
+    expect(JSON.parse(trained.stdout).iterationsRun).to.equal(1);
+  });
 });

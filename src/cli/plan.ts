@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { MosaicError } from '../errors';
 import { writeFileAtomic } from '../io/atomic-write';
 import { planModel, type PlanningResult } from '../plan/planner';
+import { scaleModel } from '../engine/program';
 import { calibrate } from '../perf/calibration';
 import { DEFAULT_OPTIONS, SOLVER_NAMES, type Method, type SolverName } from '../plan/options';
 import { fmtMs, formatPlan } from '../report/plan-text';
@@ -22,10 +23,17 @@ type PlanFlags = {
   microBatch?: number;
   output?: string;
   dumpLp?: string;
+  scale?: number;
   json?: boolean;
 };
 
 export { withBatch } from '../spec/resolve';
+
+function scaleOption(value: string): number {
+  const n = Number(value);
+  if (!(n > 0 && n <= 1)) throw new MosaicError('E_USAGE', `--scale expects a number in (0, 1] but received "${value}"`);
+  return n;
+}
 
 export function planSummary(plan: Plan) {
   return {
@@ -111,6 +119,7 @@ export function planCommand(): Command {
     .option('--dump-lp <file>', 'write the pattern ILP in LP format (CPLEX LP; readable by glpsol, HiGHS, CBC) for debugging')
     .option('--global-batch <n>', "override the model's global batch", positiveInteger('--global-batch'))
     .option('--micro-batch <n>', "override the model's micro-batch", positiveInteger('--micro-batch'))
+    .option('--scale <s>', 'plan the model shrunk by s in (0, 1] as `mosaic profile`/`train` replay it (widths, tokens, layers), e.g. a 7B model on local-cpu', scaleOption)
     .option('-o, --output <file>', 'write the best plan as JSON (atomically) for `mosaic show` and `mosaic train`')
     .option('--json', 'print a machine-readable report instead of text')
     .addHelpText(
@@ -121,6 +130,7 @@ Examples:
   $ mosaic plan -m datasets/models/qwen2-vl-7b.json -c h100-4x8 --method all --json
   $ mosaic plan -m internvl-chat-v1.5 -c a100-1x8 -o plan.json && mosaic show plan.json --svg timeline.svg
   $ mosaic plan -m imagebind-llm -c h100-4x8 --method ilp --solver jslp --time-limit 30 --dump-lp model.lp
+  $ mosaic plan -m llava-1.5-7b -c local-cpu --scale 0.015625 -o cpu-plan.json && mosaic train --plan cpu-plan.json
 
 Methods: baseline = temporal multiplexing (sequential, exclusive GPU split); heuristic = greedy colocation,
 quota water-filling, local search (milliseconds to seconds); ilp = exact over GPU patterns × quota levels,
@@ -130,7 +140,7 @@ Exit codes: 0 ok, 1 internal error, 2 usage or invalid input, 3 no plan fits (th
     )
     .action(async (flags: PlanFlags) => {
       await runCommand(async () => {
-        const model = withBatch(resolveModel(flags.model), flags.globalBatch, flags.microBatch);
+        const model = scaleModel(withBatch(resolveModel(flags.model), flags.globalBatch, flags.microBatch), flags.scale ?? 1);
         const cluster = resolveCluster(flags.cluster);
         const profile = flags.profile ? resolveProfile(flags.profile) : undefined;
         // The same checks as `mosaic calibrate`: the profile's model, device and modules must match.

@@ -36,7 +36,7 @@
  * holds, `backward` is empty and `dInput` undefined.
  */
 
-import type { ModuleSpec } from '../spec/types';
+import type { ModelSpec, ModuleSpec } from '../spec/types';
 import { OP_SCHEMAS, type Op } from './ops';
 
 /** What a buffer holds; decides how the trainer instantiates it. */
@@ -546,4 +546,12 @@ export function compileModule(module: ModuleSpec, options: CompileOptions): Modu
     outputElementsPerSample: outLength / micro,
     scaled,
   };
+}
+
+/**
+ * The model with every module shrunk as `compileModule` would at `scale` (named `<name>-scaled-<scale>`), so
+ * that planning, profiling and replaying it agree at scale 1: `mosaic plan --scale` on local-cpu.
+ */
+export function scaleModel(model: ModelSpec, scale: number): ModelSpec {
+  return scale === 1 ? model : { ...model, name: `${model.name}-scaled-${scale}`, modules: model.modules.map((m) => scaleModule(m, scale)) };
 }
