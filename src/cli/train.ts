@@ -20,6 +20,13 @@ type TrainFlags = {
 export const EXIT_INTERRUPTED = 130;
 
 /** Why `--device cuda` cannot train, in one line, from the engine's own answer. */
+function median(xs: readonly number[]): number {
+  if (xs.length === 0) return 0;
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+}
+
 function cudaRefusal(): MosaicError {
   let reason = 'the CUDA backend has no op kernels';
   try {
@@ -51,6 +58,8 @@ function summary(plan: Plan, report: TrainReport) {
     iterationsRun: report.iterations.length,
     cancelled: report.cancelled,
     meanIterationMs: report.meanIterationMs,
+    // The median is robust to the first iteration (threads start, caches fill) and to other processes.
+    medianIterationMs: median(report.iterations.map((r) => r.wallMs)),
     meanHostIterationMs: report.iterations.length > 0 ? report.iterations.reduce((a, r) => a + r.hostMs, 0) / report.iterations.length : 0,
     predictedIterationMs: report.predictedIterationMs,
     measuredOverPredicted: report.predictedIterationMs > 0 ? report.meanIterationMs / report.predictedIterationMs : null,
@@ -80,7 +89,7 @@ function printSummary(plan: Plan, report: TrainReport): void {
   for (const [m, v] of Object.entries(s.modules)) {
     out(`  ${m.padEnd(width)}  busy ${ms(v.busyMs).padStart(8)} ms   utilisation ${(100 * v.utilisation).toFixed(0).padStart(3)}%   predicted busy ${ms(v.predictedBusyMs).padStart(8)} ms`);
   }
-  out(`iteration time: measured ${ms(report.meanIterationMs)} ms (mean of ${report.iterations.length}), predicted ${ms(report.predictedIterationMs)} ms` +
+  out(`iteration time: measured ${ms(report.meanIterationMs)} ms (mean of ${report.iterations.length}; median ${ms(s.medianIterationMs)} ms), predicted ${ms(report.predictedIterationMs)} ms` +
     (report.predictedIterationMs > 0 && report.iterations.length > 0 ? `, measured/predicted ${(report.meanIterationMs / report.predictedIterationMs).toFixed(2)}` : ''));
   if (report.iterations.length > 0) {
     out(`host loop: ${ms(s.meanHostIterationMs)} ms per iteration (the engine's run plus zeroing gradients, synthetic data, TS validation of the graph and N-API decode, which the prediction leaves out)`);
