@@ -236,7 +236,7 @@ describe('mosaic train (CLI)', function () {
     expect(r.status, r.stderr).to.equal(0);
     expect(r.stdout.match(/^iter +\d+ +[\d.]+ ms +loss [\d.]+$/gm)).to.have.length(3);
     expect(r.stdout).to.match(/image +busy +[\d.]+ ms +utilisation +\d+%/);
-    expect(r.stdout).to.match(/iteration time: measured [\d.]+ ms \(mean of 3\), predicted [\d.]+ ms/);
+    expect(r.stdout).to.match(/iteration time: measured [\d.]+ ms \(mean of 3; median [\d.]+ ms\), predicted [\d.]+ ms/);
   });
 
   it('--json gives a machine-readable report', () => {
