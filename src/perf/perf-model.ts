@@ -92,7 +92,9 @@ export function buildPerfModel(model: ModelSpec, cluster: ClusterSpec, profile?:
       backward: kind,
       forwardMs: memo((q) => kernelsTimeMs(fwd, gpu, q)),
       backwardMs: memo((q) => kernelsTimeMs(bwd, gpu, q)),
-      bandwidthShare: memo((q) => bandwidthShare([...fwd, ...bwd], gpu, q)),
+      // On a CPU the neighbours compete for shared caches, memory and (on VMs) sibling hyperthreads in
+      // proportion to the cores they hold, not to a GPU's HBM bandwidth: the demand is the core share.
+      bandwidthShare: cluster.device === 'cpu' ? (q) => q : memo((q) => bandwidthShare([...fwd, ...bwd], gpu, q)),
     });
   }
   let alpha = DEFAULT_INTERFERENCE_ALPHA;
