@@ -36,35 +36,38 @@ const tierFloor = (memory: MemoryTiers, replicas: number): number => {
 
 const LIMIT = 5e7;
 
-export function bruteForceCounts(set: PatternSet, gpus: number): BruteForceResult {
-  const P = set.patterns.length;
-  const mods = set.modules;
-  const rate = set.patterns.map((p) => mods.map((m) => p.rates.get(m) ?? 0));
-  const hosts = set.patterns.map((p) => mods.map((m) => (p.rates.has(m) ? 1 : 0)));
-  const req = set.patterns.map((p) => mods.map((m) => p.requires.get(m) ?? 1));
-  const total = mods.map(() => 0);
-  const replicas = mods.map(() => 0);
+/**
+ * The best θ over every multiset of at most `gpus` GPU choices (choice id → per-module rate and whether
+ * it hosts the module), among those `admissible` accepts given the chosen ids and each module's replica
+ * count. Both enumerators below are this walk over different choice sets and memory rules.
+ */
+function bestOverMultisets(
+  rate: readonly (readonly number[])[],
+  hosts: readonly (readonly number[])[],
+  gpus: number,
+  admissible: (used: readonly number[], replicas: readonly number[]) => boolean,
+  what: string,
+): BruteForceResult {
+  const modules = rate[0]?.length ?? 0;
+  const total = new Array<number>(modules).fill(0);
+  const replicas = new Array<number>(modules).fill(0);
   const used: number[] = [];
   let best = 0;
   let examined = 0;
-  const score = () => {
-    examined++;
-    if (examined > LIMIT) throw new MosaicError('E_INPUT', `brute force over ${P} patterns and ${gpus} GPUs exceeds ${LIMIT} vectors`);
-    for (const id of used) for (let i = 0; i < mods.length; i++) if (hosts[id][i] && replicas[i] < req[id][i]) return;
-    const theta = Math.min(...total);
-    if (theta > best) best = theta;
-  };
   const rec = (from: number, left: number): void => {
-    score();
+    examined++;
+    if (examined > LIMIT) throw new MosaicError('E_INPUT', `brute force over ${what} and ${gpus} GPUs exceeds ${LIMIT} multisets`);
+    const theta = Math.min(...total);
+    if (theta > best && admissible(used, replicas)) best = theta;
     if (left === 0) return;
-    for (let id = from; id < P; id++) {
+    for (let id = from; id < rate.length; id++) {
       used.push(id);
-      for (let i = 0; i < mods.length; i++) {
+      for (let i = 0; i < modules; i++) {
         total[i] += rate[id][i];
         replicas[i] += hosts[id][i];
       }
       rec(id, left - 1);
-      for (let i = 0; i < mods.length; i++) {
+      for (let i = 0; i < modules; i++) {
         total[i] -= rate[id][i];
         replicas[i] -= hosts[id][i];
       }
@@ -73,6 +76,16 @@ export function bruteForceCounts(set: PatternSet, gpus: number): BruteForceResul
   };
   rec(0, gpus);
   return { theta: best, examined };
+}
+
+export function bruteForceCounts(set: PatternSet, gpus: number): BruteForceResult {
+  const mods = set.modules;
+  const rate = set.patterns.map((p) => mods.map((m) => p.rates.get(m) ?? 0));
+  const hosts = set.patterns.map((p) => mods.map((m) => (p.rates.has(m) ? 1 : 0)));
+  const req = set.patterns.map((p) => mods.map((m) => p.requires.get(m) ?? 1));
+  // The tier rule of the pattern formulation: a pattern needing m to have ≥ k replicas is usable only then.
+  const admissible = (used: readonly number[], replicas: readonly number[]): boolean => used.every((id) => mods.every((_, i) => !hosts[id][i] || replicas[i] >= req[id][i]));
+  return bestOverMultisets(rate, hosts, gpus, admissible, `${set.patterns.length} patterns`);
 }
 
 /** Every single-GPU configuration: each module in no slot or in one of up to `maxSlots` slots, any levels. */
@@ -121,12 +134,8 @@ export function bruteForceSlots(perf: PerfModel, gpus: number, maxSlots: number,
     return r;
   });
   const hosts = configs.map((c) => mods.map((m) => (c.some((s) => s.modules.includes(m)) ? 1 : 0)));
-  const total = mods.map(() => 0);
-  const replicas = mods.map(() => 0);
-  const used: number[] = [];
-  let best = 0;
-  let examined = 0;
-  const fits = (): boolean => {
+  // Memory GPU by GPU, from the plan's own replica counts.
+  const fits = (used: readonly number[], replicas: readonly number[]): boolean => {
     for (const id of used) {
       let bytes = patternBaseBytes(configs[id].length);
       for (let i = 0; i < mods.length; i++) if (hosts[id][i]) bytes += memory.bytes(mods[i], tierFloor(memory, replicas[i]));
@@ -134,26 +143,5 @@ export function bruteForceSlots(perf: PerfModel, gpus: number, maxSlots: number,
     }
     return true;
   };
-  const rec = (from: number, left: number): void => {
-    examined++;
-    if (examined > LIMIT) throw new MosaicError('E_INPUT', `brute force over ${configs.length} GPU configurations and ${gpus} GPUs exceeds ${LIMIT}`);
-    const theta = Math.min(...total);
-    if (theta > best && fits()) best = theta;
-    if (left === 0) return;
-    for (let id = from; id < configs.length; id++) {
-      used.push(id);
-      for (let i = 0; i < mods.length; i++) {
-        total[i] += rate[id][i];
-        replicas[i] += hosts[id][i];
-      }
-      rec(id, left - 1);
-      for (let i = 0; i < mods.length; i++) {
-        total[i] -= rate[id][i];
-        replicas[i] -= hosts[id][i];
-      }
-      used.pop();
-    }
-  };
-  rec(0, gpus);
-  return { theta: best, examined };
+  return bestOverMultisets(rate, hosts, gpus, fits, `${configs.length} GPU configurations`);
 }
