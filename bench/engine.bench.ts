@@ -26,6 +26,7 @@ import { planModel } from '../src/plan/planner';
 import { localCpuCluster } from '../src/spec/local-cpu';
 import { loadModel } from '../src/spec/load';
 import type { ModelSpec } from '../src/spec/types';
+import { median } from '../src/util/stats';
 
 const root = path.resolve(__dirname, '../..');
 const env = (name: string, fallback: number): number => {
@@ -43,13 +44,6 @@ function table(rows: string[][]): void {
 
 const ms = (x: number) => x.toFixed(2);
 const pct = (x: number) => `${(100 * x).toFixed(1)} %`;
-const median = (xs: readonly number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
-};
-
-const preScaled = scaleModel;
 
 /** (a) + (b) for one model: profile, calibrate, plan for local-cpu, train the best plan and the baselines. */
 async function planAndTrain(model: ModelSpec, iterations: number, summary: string[][]): Promise<void> {
@@ -218,7 +212,7 @@ async function main(): Promise<void> {
   const summary: string[][] = [['model', 'plan', 'predicted ms', 'median ms', 'min ms', 'error (median)', 'error (min)', 'median / best median']];
   await planAndTrain(BUILTIN_MODEL, ITERATIONS, summary);
   const llava = loadModel(path.join(root, 'datasets/models/llava-1.5-7b.json'));
-  await planAndTrain(preScaled(llava, autoScale(llava)), Math.max(4, Math.round(ITERATIONS / 3)), summary);
+  await planAndTrain(scaleModel(llava, autoScale(llava)), Math.max(4, Math.round(ITERATIONS / 3)), summary);
   process.stdout.write('Summary:\n');
   table(summary);
   process.stdout.write(`bench:engine took ${((Date.now() - started) / 1000).toFixed(0)} s\n`);

@@ -6,6 +6,7 @@ import { loadPlan } from '../spec/load-plan';
 import type { Plan } from '../spec/plan';
 import { oneOf, positiveInteger, positiveNumber } from './options';
 import { runCommand } from './run-command';
+import { median } from '../util/stats';
 
 type TrainFlags = {
   plan: string;
@@ -20,13 +21,6 @@ type TrainFlags = {
 export const EXIT_INTERRUPTED = 130;
 
 /** Why `--device cuda` cannot train, in one line, from the engine's own answer. */
-function median(xs: readonly number[]): number {
-  if (xs.length === 0) return 0;
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 === 1 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
-}
-
 function cudaRefusal(): MosaicError {
   let reason = 'the CUDA backend has no op kernels';
   try {

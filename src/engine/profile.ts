@@ -19,6 +19,7 @@ import { EngineError, OP_SCHEMAS, type Op } from './ops';
 import { compileModule, type CompileOptions } from './program';
 import { autoScale } from './train';
 import { seededRandom } from '../util/seeded-random';
+import { mean, median, trimmedMean } from '../util/stats';
 
 /** The part of `ModuleProgram` (src/engine/program.ts) that profiling needs. */
 export type ProfiledProgram = {
@@ -116,15 +117,13 @@ export type ProfileMeasurement = {
 
 export type EngineProfile = Profile & { readonly measurement?: ProfileMeasurement };
 
-const rng = seededRandom;
-
 /**
  * Allocates a program's buffers with their declared initial contents (random: uniform in
  * [−initScale, initScale], default 0.1); the input and the output gradient get random data too.
  * With `only`, the other buffers are left out (undefined).
  */
 export function allocateBuffers(program: ProfiledProgram, seed: number, only?: (index: number) => boolean): (Float32Array | undefined)[] {
-  const next = rng(seed);
+  const next = seededRandom(seed);
   return program.buffers.map((b, i) => {
     if (only && !only(i)) return undefined;
     const a = new Float32Array(b.length);
@@ -144,21 +143,6 @@ export function shiftBuffers(op: Op, offset: number): Op {
     if (kind === 'buffer' && typeof out[field] === 'number') out[field] = (out[field] as number) + offset;
   }
   return out as Op;
-}
-
-const mean = (xs: readonly number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
-
-/** Mean of the middle 80% (10% cut from each end, at least one each side once there are 5 values). */
-function trimmedMean(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const cut = s.length >= 5 ? Math.max(1, Math.floor(s.length * 0.1)) : 0;
-  return mean(s.slice(cut, s.length - cut));
-}
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 === 1 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
 }
 
 /**
