@@ -3,7 +3,7 @@ import { MosaicError } from '../errors';
 import { writeFileAtomic } from '../io/atomic-write';
 import { planModel, type PlanningResult } from '../plan/planner';
 import { scaleModel } from '../engine/program';
-import { calibrate } from '../perf/calibration';
+import { checkProfile } from '../perf/calibration';
 import { DEFAULT_OPTIONS, SOLVER_NAMES, type Method, type SolverName } from '../plan/options';
 import { fmtMs, formatPlan } from '../report/plan-text';
 import { startTicker } from '../report/ticker';
@@ -144,7 +144,7 @@ Exit codes: 0 ok, 1 internal error, 2 usage or invalid input, 3 no plan fits (th
         const cluster = resolveCluster(flags.cluster);
         const profile = flags.profile ? resolveProfile(flags.profile) : undefined;
         // The same checks as `mosaic calibrate`: the profile's model, device and modules must match.
-        if (profile) calibrate(model, cluster, profile, flags.profile!);
+        if (profile) checkProfile(model, cluster, profile, flags.profile!);
         if (flags.dumpLp && flags.method !== 'ilp' && flags.method !== 'all') throw new MosaicError('E_USAGE', '--dump-lp needs --method ilp or all');
         const ticker = flags.method === 'ilp' || flags.method === 'all' ? startTicker(`planning ${model.name} on ${cluster.name} (ILP time limit ${flags.timeLimit} s)`) : undefined;
         let result: PlanningResult;

@@ -51,10 +51,11 @@ export type CalibrationReport = {
 };
 
 /**
- * Checks the profile against the model and cluster (throws E_INPUT, one line per problem, each naming
- * `where`), then fits. A module without solo samples keeps its analytic curve and says so.
+ * Checks a profile against the model and cluster: its model, its device, the modules it names and
+ * enough quota levels per module. Throws E_INPUT, one line per problem, each naming `where`. Returns
+ * the quota levels of each module's solo samples, ascending.
  */
-export function calibrate(model: ModelSpec, cluster: ClusterSpec, profile: Profile, where: string): CalibrationReport {
+export function checkProfile(model: ModelSpec, cluster: ClusterSpec, profile: Profile, where: string): ReadonlyMap<string, readonly number[]> {
   if (profile.model !== model.name) {
     throw inputError(`${where}: this profile was measured for model "${profile.model}", not "${model.name}"; run \`mosaic profile --model ${model.name}\` first`);
   }
@@ -90,7 +91,16 @@ export function calibrate(model: ModelSpec, cluster: ClusterSpec, profile: Profi
   if (model.modules.every((m) => (levels.get(m.name) as number[]).length === 0)) {
     throw inputError(`${where}: too few points: no solo samples for any module of ${model.name}`);
   }
+  return levels;
+}
 
+/**
+ * Checks the profile (`checkProfile`), then fits. A module without solo samples keeps its analytic
+ * curve and says so.
+ */
+export function calibrate(model: ModelSpec, cluster: ClusterSpec, profile: Profile, where: string): CalibrationReport {
+  const levels = checkProfile(model, cluster, profile, where);
+  const device = cluster.gpu.name;
   const perf = buildPerfModel(model, cluster, profile);
   const kinds = backwardKinds(model);
   const curve = (fit: { params: CurveParams; mapePercent: number; points: number }): CurveReport => ({ ...fit.params, mapePercent: fit.mapePercent, points: fit.points });
@@ -101,7 +111,7 @@ export function calibrate(model: ModelSpec, cluster: ClusterSpec, profile: Profi
     return {
       module: m.name,
       source: 'calibrated',
-      quotaFractions: levels.get(m.name) as number[],
+      quotaFractions: levels.get(m.name) ?? [],
       forward: curve(t.fit.forward),
       ...(t.fit.backward && kind !== 'none' ? { backward: curve(t.fit.backward) } : {}),
       backwardKind: kind,
