@@ -1,11 +1,10 @@
+import { MosaicError } from '../errors';
 import { lowerBoundMs } from '../perf/lower-bound';
 import { buildPerfModel } from '../perf/perf-model';
 import { resolveCluster, resolveModel, withBatch } from '../spec/resolve';
-import { baselineLayouts } from './baselines';
 import { explainInfeasible } from './fits';
-import { heuristicSeeds, layoutTheta, planIlp } from './ilp';
-import { scoreLayout } from './make-plan';
 import type { SolverName } from './options';
+import { planModel, type PlanningResult } from './planner';
 
 /** One case of `mosaic compare --suite`: bundled names or spec paths, with optional batch overrides. */
 export type SuiteCase = { readonly model: string; readonly cluster: string; readonly globalBatch?: number; readonly microBatch?: number };
@@ -42,57 +41,58 @@ export type CaseReport =
     }
   | { readonly model: string; readonly cluster: string; readonly fits: false; readonly reason: string };
 
-/** Baselines, heuristic and ILP on one case, all scored by the simulator. Infeasibility is a value. */
+/**
+ * Baselines, heuristic and ILP on one case (`planModel` with method `all`), all scored by the
+ * simulator. Infeasibility is a value.
+ */
 export async function compareCase(c: SuiteCase, solver: SolverName, timeLimitSeconds: number): Promise<CaseReport> {
   const model = withBatch(resolveModel(c.model), c.globalBatch, c.microBatch);
   const cluster = resolveCluster(c.cluster);
-  const perf = buildPerfModel(model, cluster);
   const names = { model: model.name, cluster: cluster.name };
-  const why = explainInfeasible(perf);
+  // The binding constraint alone, without the "X does not fit on Y" that planModel's error adds.
+  const why = explainInfeasible(buildPerfModel(model, cluster));
   if (why) return { ...names, fits: false, reason: why };
-  const microbatches = model.batch.global / model.batch.micro;
-  let bestBaseline: { name: string; iterationMs: number } | undefined;
-  for (const b of baselineLayouts(perf)) {
-    if (!b.fits) continue;
-    const ms = scoreLayout(perf, b.layout).simulation.iterationMs;
-    if (!bestBaseline || ms < bestBaseline.iterationMs) bestBaseline = { name: b.name, iterationMs: ms };
+  let result: PlanningResult;
+  try {
+    result = await planModel(model, cluster, undefined, { method: 'all', solver, timeLimitSeconds });
+  } catch (err) {
+    if (err instanceof MosaicError && err.code === 'E_INFEASIBLE') return { ...names, fits: false, reason: err.message };
+    throw err;
   }
-  const started = process.hrtime.bigint();
-  const seeds = heuristicSeeds(perf);
-  const planningMs = Number(process.hrtime.bigint() - started) / 1e6;
-  if (!seeds.best) return { ...names, fits: false, reason: 'no heuristic or baseline layout fits in memory' };
-  const ilpStarted = process.hrtime.bigint();
-  const r = await planIlp(perf, { solver, timeLimitSeconds, seeds: seeds.layouts });
-  const ilpPlanningMs = Number(process.hrtime.bigint() - ilpStarted) / 1e6;
-  if ('infeasible' in r) return { ...names, fits: false, reason: r.infeasible };
-  const heuristicMs = seeds.best.scored.simulation.iterationMs;
-  const ilpMs = r.best.simulation.iterationMs;
-  const heuristicLinear = microbatches / layoutTheta(perf, seeds.best.layout);
+  const { heuristic, ilp } = result;
+  if (!heuristic) return { ...names, fits: false, reason: 'no heuristic or baseline layout fits in memory' };
+  if (!ilp) return { ...names, fits: false, reason: result.ilpInfeasible ?? 'the exact planner found no plan' };
+  let bestBaseline: { name: string; iterationMs: number } | undefined;
+  for (const b of result.baselines) {
+    if ('plan' in b && (!bestBaseline || b.plan.prediction.iterationMs < bestBaseline.iterationMs)) bestBaseline = { name: b.name, iterationMs: b.plan.prediction.iterationMs };
+  }
+  const heuristicMs = heuristic.prediction.iterationMs;
+  const ilpMs = ilp.plan.prediction.iterationMs;
+  const heuristicLinear = ilp.heuristicLinearMs as number;
   return {
     ...names,
     fits: true,
-    lowerBoundMs: lowerBoundMs(perf),
+    lowerBoundMs: lowerBoundMs(result.perf),
     ...(bestBaseline ? { bestBaseline } : {}),
-    heuristic: { iterationMs: heuristicMs, linearMs: heuristicLinear, planningMs, name: seeds.best.name },
+    heuristic: { iterationMs: heuristicMs, linearMs: heuristicLinear, planningMs: result.heuristicMs as number, name: heuristic.provenance.slice('heuristic:'.length) },
     ilp: {
       iterationMs: ilpMs,
-      ...(r.ilpLinearMs !== undefined ? { linearMs: r.ilpLinearMs } : {}),
-      ...(r.stats.lpBoundMs !== undefined ? { lpBoundMs: r.stats.lpBoundMs } : {}),
-      status: r.best.solver.status,
-      provenOptimal: r.provenOptimal,
-      provenance: r.best.provenance,
-      chosen: r.best.chosen,
-      solveMs: r.stats.solveMs,
-      totalSolveMs: r.stats.totalSolveMs,
-      planningMs: ilpPlanningMs,
-      backend: r.stats.backend,
-      patterns: r.stats.patterns,
-      variables: r.stats.variables,
-      rows: r.stats.rows,
-      notes: r.stats.notes,
+      ...(ilp.linearMs !== undefined ? { linearMs: ilp.linearMs } : {}),
+      ...(ilp.stats.lpBoundMs !== undefined ? { lpBoundMs: ilp.stats.lpBoundMs } : {}),
+      status: ilp.plan.solver?.status ?? ilp.stats.status,
+      provenOptimal: ilp.provenOptimal,
+      provenance: ilp.plan.provenance,
+      chosen: ilp.chosen,
+      solveMs: ilp.stats.solveMs,
+      totalSolveMs: ilp.stats.totalSolveMs,
+      planningMs: result.ilpMs as number,
+      backend: ilp.stats.backend,
+      patterns: ilp.stats.patterns,
+      variables: ilp.stats.variables,
+      rows: ilp.stats.rows,
+      notes: ilp.stats.notes,
     },
     ...(bestBaseline ? { speedupOverBaseline: { heuristic: bestBaseline.iterationMs / heuristicMs, ilp: bestBaseline.iterationMs / ilpMs } } : {}),
-    heuristicGap: { simulated: heuristicMs / ilpMs - 1, ...(r.ilpLinearMs !== undefined ? { linear: heuristicLinear / r.ilpLinearMs - 1 } : {}) },
+    heuristicGap: { simulated: heuristicMs / ilpMs - 1, ...(ilp.linearMs !== undefined ? { linear: heuristicLinear / ilp.linearMs - 1 } : {}) },
   };
 }
-

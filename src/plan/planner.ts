@@ -5,7 +5,7 @@ import type { ClusterSpec, ModelSpec, Profile } from '../spec/types';
 import { toLpText } from '../../solver/lp-format';
 import { baselineLayouts, type BaselineName } from './baselines';
 import { explainInfeasible } from './fits';
-import { heuristicSeeds, ilpStats, planIlp, type IlpStats } from './ilp';
+import { heuristicSeeds, ilpStats, layoutTheta, planIlp, type IlpStats } from './ilp';
 import { scoreLayout, toPlan } from './make-plan';
 import { DEFAULT_OPTIONS, type PlanOptions } from './options';
 
@@ -18,6 +18,8 @@ export type IlpSummary = {
   /** Which candidate the simulator chose: the ILP optimum, a next-best solution or a seed. */
   readonly chosen: string;
   readonly plan: Plan;
+  /** The heuristic's plan on the same linear model, for the heuristic's gap to the ILP. */
+  readonly heuristicLinearMs?: number;
 };
 
 export type PlanningResult = {
@@ -34,6 +36,8 @@ export type PlanningResult = {
   readonly ilpMs?: number;
   /** The pattern ILP in LP format, when `dumpLp` was asked for. */
   readonly lpText?: string;
+  /** Why the exact planner found no plan, when the other methods still did. */
+  readonly ilpInfeasible?: string;
 };
 
 const elapsedMs = (since: bigint): number => Number(process.hrtime.bigint() - since) / 1e6;
@@ -66,6 +70,7 @@ export async function planModel(model: ModelSpec, cluster: ClusterSpec, profile:
   let ilp: IlpSummary | undefined;
   let ilpMs: number | undefined;
   let lpText: string | undefined;
+  let ilpInfeasible: string | undefined;
   if (opts.method !== 'baseline') {
     const started = process.hrtime.bigint();
     // The baselines are in the heuristic's search space: it never returns a plan predicted slower than them.
@@ -82,8 +87,17 @@ export async function planModel(model: ModelSpec, cluster: ClusterSpec, profile:
       ilpMs = elapsedMs(ilpStarted);
       if ('infeasible' in r) {
         if (plans.length === 0) throw new MosaicError('E_INFEASIBLE', r.infeasible);
+        ilpInfeasible = r.infeasible;
       } else {
-        ilp = { stats: r.stats, provenOptimal: r.provenOptimal, ...(r.ilpLinearMs !== undefined ? { linearMs: r.ilpLinearMs } : {}), chosen: r.best.chosen, plan: r.best.plan };
+        const microbatches = model.batch.global / model.batch.micro;
+        ilp = {
+          stats: r.stats,
+          provenOptimal: r.provenOptimal,
+          ...(r.ilpLinearMs !== undefined ? { linearMs: r.ilpLinearMs } : {}),
+          chosen: r.best.chosen,
+          plan: r.best.plan,
+          ...(seeds.best ? { heuristicLinearMs: microbatches / layoutTheta(perf, seeds.best.layout) } : {}),
+        };
         plans.push(r.best.plan);
       }
     }
@@ -101,5 +115,6 @@ export async function planModel(model: ModelSpec, cluster: ClusterSpec, profile:
     ...(ilp ? { ilp } : {}),
     ...(ilpMs !== undefined ? { ilpMs } : {}),
     ...(lpText !== undefined ? { lpText } : {}),
+    ...(ilpInfeasible !== undefined ? { ilpInfeasible } : {}),
   };
 }
