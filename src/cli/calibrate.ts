@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { calibrate, type CalibrationReport, type CurveReport } from '../perf/calibration';
-import { bundledNames, resolveCluster, resolveModel, resolveProfile } from './resolve';
+import { bundledNames, resolveCluster, resolveModel, resolveProfile } from '../spec/resolve';
 import { runCommand } from './run-command';
 
 type CalibrateFlags = { model: string; profile: string; cluster: string; json?: boolean };

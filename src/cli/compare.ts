@@ -5,7 +5,7 @@ import { compareCase, type CaseReport, type SuiteCase } from '../plan/compare';
 import { DEFAULT_OPTIONS, SOLVER_NAMES, type SolverName } from '../plan/options';
 import { fmtMs } from '../report/plan-text';
 import { startTicker } from '../report/ticker';
-import { bundledNames } from './resolve';
+import { bundledNames } from '../spec/resolve';
 import { oneOf, positiveInteger, positiveNumber } from './options';
 import { runCommand } from './run-command';
 

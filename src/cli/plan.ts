@@ -8,7 +8,7 @@ import { DEFAULT_OPTIONS, SOLVER_NAMES, type Method, type SolverName } from '../
 import { fmtMs, formatPlan } from '../report/plan-text';
 import { startTicker } from '../report/ticker';
 import type { Plan } from '../spec/plan';
-import { bundledNames, resolveCluster, resolveModel, resolveProfile, withBatch } from './resolve';
+import { bundledNames, resolveCluster, resolveModel, resolveProfile, withBatch } from '../spec/resolve';
 import { oneOf, positiveInteger, positiveNumber } from './options';
 import { runCommand } from './run-command';
 
@@ -26,8 +26,6 @@ type PlanFlags = {
   scale?: number;
   json?: boolean;
 };
-
-export { withBatch } from '../spec/resolve';
 
 function scaleOption(value: string): number {
   const n = Number(value);

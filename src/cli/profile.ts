@@ -3,7 +3,7 @@ import { MosaicError } from '../errors';
 import { writeFileAtomic } from '../io/atomic-write';
 import { EngineError } from '../engine/ops';
 import { DEFAULT_PROFILE_OPTIONS, profileModel, PROFILE_STATISTICS, ProfileCancelled, type EngineProfile, type ProfileDevice, type ProfileProgress, type ProfileStatistic } from '../engine/profile';
-import { bundledNames, resolveModel } from './resolve';
+import { bundledNames, resolveModel } from '../spec/resolve';
 import { oneOf, positiveInteger } from './options';
 import { runCommand } from './run-command';
 
