@@ -3,7 +3,7 @@ import { BYTES_PER_ELEMENT } from './kernels';
 import { inflightLimit } from './memory';
 import { interferenceFactor, type PerfModel } from './perf-model';
 import { Heap } from './heap';
-import { MEMORY_SATURATION_FRACTION } from './timing';
+import { gradientSyncMs, optimizerStepMs } from './sync';
 
 export type TaskKind = 'forward' | 'backward' | 'optimizer';
 
@@ -238,24 +238,24 @@ export function simulateIteration(perf: PerfModel, gpus: readonly PlanGpu[], rep
     now = nextTime;
   }
 
-  // Gradient synchronisation, then one optimizer step per replica on its own slot.
+  // Gradient synchronisation, then one optimizer step per replica on its own slot (src/perf/sync.ts).
   const syncMs = new Map<string, number>();
   const slotEnd = new Map<string, number>();
   for (const ev of timeline) slotEnd.set(ev.slot, Math.max(slotEnd.get(ev.slot) ?? 0, ev.endMs));
-  let iterationMs = Math.max(0, ...timeline.map((t) => t.endMs));
+  let iterationMs = 0;
+  for (const ev of timeline) iterationMs = Math.max(iterationMs, ev.endMs);
   const fixedMs = engine?.perGraphMs ?? 0;
   for (const m of model.modules) {
     if (!m.trainable) continue;
     const reps = replicasOf.get(m.name) ?? [];
-    const params = perf.timings.get(m.name)!.params;
-    const lastBackward = Math.max(0, ...bwd.get(m.name)!.map((t) => t.endMs));
-    const sync = allReduceMs(perf, reps.map((r) => slotInfo.get(r.slot)!.node), params * e) * (model.optimizer.zeroStage >= 3 ? 1.5 : 1);
+    let lastBackward = 0;
+    for (const t of bwd.get(m.name)!) lastBackward = Math.max(lastBackward, t.endMs);
+    const nodes = reps.map((r) => slotInfo.get(r.slot)!.node);
+    const sync = gradientSyncMs(perf, m.name, reps.length, nodes.some((n) => n !== nodes[0]));
     syncMs.set(m.name, sync);
-    const shard = model.optimizer.zeroStage >= 1 ? reps.length : 1;
     for (const r of reps) {
       const info = slotInfo.get(r.slot)!;
-      const bytes = (params / shard) * (model.optimizer.stateBytesPerParam + 2 * e) * 2;
-      const stepMs = bytes / (cluster.gpu.hbmGBps * 1e6 * Math.min(1, info.quota / MEMORY_SATURATION_FRACTION));
+      const stepMs = optimizerStepMs(perf, m.name, reps.length, info.quota);
       const start = Math.max(lastBackward + sync, slotEnd.get(r.slot) ?? 0);
       const end = start + stepMs;
       slotEnd.set(r.slot, end);
@@ -281,13 +281,3 @@ export function simulateIteration(perf: PerfModel, gpus: readonly PlanGpu[], rep
   timeline.sort((a, b) => a.startMs - b.startMs || a.slot.localeCompare(b.slot));
   return { iterationMs, timeline, moduleBusyMs, slotBusyMs, syncMs };
 }
-
-/** Ring all-reduce of `bytes` over replicas on the given nodes: 2(R−1)/R of the data over the slowest link. */
-export function allReduceMs(perf: PerfModel, nodes: readonly number[], bytes: number): number {
-  const r = nodes.length;
-  if (r <= 1) return 0;
-  const links = perf.cluster.links;
-  const gbps = new Set(nodes).size > 1 ? links.interNodeGBps : links.intraNodeGBps;
-  return (2 * (r - 1) * links.latencyUs) / 1000 + ((2 * (r - 1)) / r) * (bytes / (gbps * 1e6));
-}
-

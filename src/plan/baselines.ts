@@ -1,6 +1,6 @@
 import type { PerfModel } from '../perf/perf-model';
 import { replicaMemoryBytes, WORKSPACE_BYTES_PER_GPU } from '../perf/memory';
-import { allReduceMs } from '../perf/simulate';
+import { allReduceMs } from '../perf/sync';
 import { BYTES_PER_ELEMENT } from '../perf/kernels';
 import type { Layout } from './layout';
 import { capacityBytes, layoutPeakMemory } from './fits';

@@ -1,6 +1,6 @@
 import { replicaMemoryBytes, WORKSPACE_BYTES_PER_GPU, WORKSPACE_BYTES_PER_SLOT } from '../perf/memory';
 import type { PerfModel } from '../perf/perf-model';
-import { allReduceMs } from '../perf/simulate';
+import { allReduceMs } from '../perf/sync';
 import { BYTES_PER_ELEMENT } from '../perf/kernels';
 import { moduleTimeInPattern, type Layout } from './layout';
 
