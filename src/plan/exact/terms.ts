@@ -1,0 +1,132 @@
+/**
+ * The per-module constants of the lower bound (README.md in this folder, "Lower bound"): the fastest
+ * a microbatch can run anywhere, the earliest a module can start, and the least that must still happen
+ * after a module's last task. Each is a minimum over every plan in the space, so a bound built from
+ * them holds for every plan.
+ */
+
+import type { PerfModel } from '../../perf/perf-model';
+import { gradientSyncMs, optimizerStepMs } from '../../perf/sync';
+import { quotaLevels } from '../../perf/timing';
+
+export type ModuleTerms = {
+  readonly module: string;
+  readonly hasBackward: boolean;
+  readonly trainable: boolean;
+  /** Forward and backward time of one microbatch at each quota level, no interference, engine task cost included. */
+  readonly forwardAt: readonly number[];
+  readonly backwardAt: readonly number[];
+  /** Fastest forward and backward over all levels. */
+  readonly forwardMin: number;
+  readonly backwardMin: number;
+  /** Earliest start of any forward of the module: the longest input path of fastest forwards. */
+  readonly headMs: number;
+  /**
+   * After the end of the module's last backward, the least time until the iteration ends that does not
+   * depend on this module's own replica count: the backward of its inputs and their own sync and steps.
+   */
+  readonly drainMs: number;
+  /** After the end of a forward, the least time until the iteration ends (downstream forwards, then backwards). */
+  readonly afterForwardMs: number;
+  /** The module's own tail at its best replica count: min over R and span of sync + fastest step. */
+  readonly ownTailMinMs: number;
+};
+
+export type BoundTerms = {
+  readonly perf: PerfModel;
+  readonly levels: readonly number[];
+  readonly modules: ReadonlyMap<string, ModuleTerms>;
+  /** The engine's fixed cost per iteration (CPU profiles), added to every row. */
+  readonly fixedMs: number;
+  /** Most replicas a module can have: one per microbatch, at most `maxSlots` per GPU. */
+  readonly maxReplicas: number;
+  readonly gpus: number;
+};
+
+/** Time after a module's last backward that its own replica count decides: gradient sync, then a step. */
+export function ownTailMs(perf: PerfModel, module: string, replicas: number, spansNodes: boolean, quotaFraction: number): number {
+  return gradientSyncMs(perf, module, replicas, spansNodes) + optimizerStepMs(perf, module, replicas, quotaFraction);
+}
+
+/**
+ * min over R in [1, maxReplicas] and both spans of sync(R) + step(R) at full quota. Sync grows with R
+ * and the step shrinks (ZeRO shards it), so over an interval [r, r'] the sum is at least
+ * sync(r) + step(r'): exact for every R up to 64, intervals 5% wide above.
+ */
+function ownTailLowerBound(perf: PerfModel, module: string, maxReplicas: number, multiNode: boolean): number {
+  let best = Infinity;
+  for (let r = 1; r <= maxReplicas; ) {
+    const next = Math.min(maxReplicas, r < 64 ? r : Math.max(r, Math.floor(r * 1.05)));
+    for (const span of multiNode && r > 1 ? [false, true] : [false]) {
+      best = Math.min(best, gradientSyncMs(perf, module, r, span) + optimizerStepMs(perf, module, next, 1));
+    }
+    r = next + 1;
+  }
+  return best;
+}
+
+export function boundTerms(perf: PerfModel, maxSlots: number): BoundTerms {
+  const { model, cluster } = perf;
+  const levels = quotaLevels(cluster);
+  const taskMs = perf.engineCosts?.perTaskMs ?? 0;
+  const gpus = cluster.nodes * cluster.gpusPerNode;
+  const microbatches = model.batch.global / model.batch.micro;
+  const maxReplicas = Math.max(1, Math.min(microbatches, gpus * maxSlots));
+  const spec = new Map(model.modules.map((m) => [m.name, m]));
+  const consumers = new Map<string, string[]>(model.modules.map((m) => [m.name, []]));
+  for (const m of model.modules) for (const i of m.inputs) consumers.get(i)!.push(m.name);
+
+  const base = new Map<string, { hasBackward: boolean; trainable: boolean; forwardAt: number[]; backwardAt: number[]; forwardMin: number; backwardMin: number; ownTailMinMs: number }>();
+  for (const name of perf.order) {
+    const t = perf.timings.get(name)!;
+    const hasBackward = t.backward !== 'none';
+    const forwardAt = levels.map((q) => t.forwardMs(q) + taskMs);
+    const backwardAt = levels.map((q) => (hasBackward ? t.backwardMs(q) + taskMs : 0));
+    const trainable = spec.get(name)!.trainable;
+    let ownTailMinMs = 0;
+    if (trainable) ownTailMinMs = ownTailLowerBound(perf, name, maxReplicas, cluster.nodes > 1);
+    base.set(name, { hasBackward, trainable, forwardAt, backwardAt, forwardMin: Math.min(...forwardAt), backwardMin: Math.min(...backwardAt), ownTailMinMs });
+  }
+
+  // Heads in topological order; tails in reverse.
+  const head = new Map<string, number>();
+  for (const name of perf.order) {
+    let h = 0;
+    for (const u of spec.get(name)!.inputs) h = Math.max(h, head.get(u)! + base.get(u)!.forwardMin);
+    head.set(name, h);
+  }
+  // drain(m): after m's last backward, the inputs' backwards (only inputs that have one) and their tails.
+  const tailAfterBackward = new Map<string, number>();
+  const drain = new Map<string, number>();
+  for (const name of perf.order) {
+    let d = 0;
+    for (const u of spec.get(name)!.inputs) {
+      const bu = base.get(u)!;
+      if (bu.hasBackward) d = Math.max(d, bu.backwardMin + tailAfterBackward.get(u)!);
+    }
+    drain.set(name, d);
+    tailAfterBackward.set(name, Math.max(d, base.get(name)!.ownTailMinMs));
+  }
+  // roundTrip(v): from the end of fwd_v(k) to the start of bwd_v(k): consumers with a backward go forward and back first.
+  const roundTrip = new Map<string, number>();
+  const afterForward = new Map<string, number>();
+  for (const name of [...perf.order].reverse()) {
+    let rt = 0;
+    let after = 0;
+    for (const v of consumers.get(name)!) {
+      const bv = base.get(v)!;
+      if (bv.hasBackward && base.get(name)!.hasBackward) rt = Math.max(rt, bv.forwardMin + roundTrip.get(v)! + bv.backwardMin);
+      const afterV = Math.max(afterForward.get(v)!, bv.hasBackward ? roundTrip.get(v)! + bv.backwardMin + tailAfterBackward.get(v)! : 0);
+      after = Math.max(after, bv.forwardMin + afterV);
+    }
+    roundTrip.set(name, rt);
+    afterForward.set(name, after);
+  }
+
+  const modules = new Map<string, ModuleTerms>();
+  for (const name of perf.order) {
+    const b = base.get(name)!;
+    modules.set(name, { module: name, ...b, headMs: head.get(name)!, drainMs: drain.get(name)!, afterForwardMs: afterForward.get(name)! });
+  }
+  return { perf, levels, modules, fixedMs: perf.engineCosts?.perGraphMs ?? 0, maxReplicas, gpus };
+}

@@ -1,0 +1,34 @@
+import { expect } from 'chai';
+import { buildPerfModel } from '../src/perf/perf-model';
+import { simulateIteration } from '../src/perf/simulate';
+import { planLowerBound } from '../src/plan/exact/plan-bound';
+import { boundTerms } from '../src/plan/exact/terms';
+import { rng } from './helpers/fixtures';
+import { randomPlan, tinyInstance } from './helpers/random-instances';
+
+describe('lower bound of a plan (src/plan/exact/plan-bound.ts)', function () {
+  this.timeout(120000);
+  it('never exceeds the simulated iteration time: 1,200 random valid plans on 60 random instances', () => {
+    let checked = 0;
+    let tightest = Infinity;
+    for (let seed = 1; seed <= 60; seed++) {
+      const { model, cluster } = tinyInstance(seed);
+      const perf = buildPerfModel(model, cluster);
+      const terms = boundTerms(perf, 4);
+      const random = rng(1000 + seed);
+      for (let k = 0; k < 20; ) {
+        const plan = randomPlan(model, cluster, random);
+        if (!plan) continue;
+        k++;
+        const sim = simulateIteration(perf, plan.gpus, plan.replicas);
+        const { boundMs, binding } = planLowerBound(terms, plan.gpus, plan.replicas);
+        expect(boundMs, `seed ${seed} plan ${k}: ${binding}`).to.be.at.most(sim.iterationMs * (1 + 1e-9));
+        tightest = Math.min(tightest, sim.iterationMs / boundMs);
+        checked++;
+      }
+    }
+    expect(checked).to.equal(1200);
+    // The bound is not vacuous: on some plan it is within 1% of the simulation.
+    expect(tightest).to.be.below(1.01);
+  });
+});

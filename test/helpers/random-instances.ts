@@ -1,0 +1,120 @@
+/**
+ * Seeded random tiny instances and random valid plans, for the bound-validity property test and the
+ * brute-force exactness test (src/plan/exact/README.md, "How it is tested").
+ */
+
+import { quotaLevels, smsFor } from '../../src/perf/timing';
+import type { PlanGpu, PlanReplica, PlanSlot } from '../../src/spec/plan';
+import type { ClusterSpec, ModelSpec, ModuleSpec } from '../../src/spec/types';
+import { rng } from './fixtures';
+
+export type Instance = { readonly seed: number; readonly model: ModelSpec; readonly cluster: ClusterSpec };
+
+const pick = <T>(random: () => number, xs: readonly T[]): T => xs[Math.floor(random() * xs.length)];
+
+/**
+ * ≤ 4 modules in a random DAG (explicit shapes whose GEMMs fill from a few to all SMs), 2–4 GPUs on
+ * 1–2 nodes, 3–5 quota levels, 1–3 microbatches per GPU, ZeRO 0–3, and a memory that binds in about a
+ * third of the instances.
+ */
+export function tinyInstance(seed: number): Instance {
+  const random = rng(seed);
+  const count = 2 + Math.floor(random() * 3);
+  const modules: ModuleSpec[] = [];
+  for (let i = 0; i < count; i++) {
+    const inputs = i === 0 ? [] : modules.filter(() => random() < 0.6).map((m) => m.name);
+    if (i > 0 && inputs.length === 0) inputs.push(modules[Math.floor(random() * i)].name);
+    const params = Math.round(1e6 * (1 + random() * 400));
+    modules.push({
+      name: `m${i}`,
+      kind: i === count - 1 ? 'llm' : 'modality-encoder',
+      arch: {
+        type: 'explicit',
+        params,
+        forwardFlopsPerSample: Math.round(1e9 * (0.5 + random() * 40)),
+        activationBytesPerSample: Math.round(1e7 * (1 + random() * 50)),
+        gemmRowsPerSample: pick(random, [16, 64, 128, 512]),
+        gemmCols: pick(random, [128, 256, 1024]),
+      },
+      trainable: random() < 0.7,
+      inputs,
+      outputElementsPerSample: Math.round(1e4 * (1 + random() * 100)),
+      source: 'random test instance',
+    });
+  }
+  const levels = 3 + Math.floor(random() * 3);
+  const nodes = random() < 0.35 ? 2 : 1;
+  const gpusPerNode = nodes === 2 ? (random() < 0.5 ? 1 : 2) : 2 + Math.floor(random() * 3);
+  const gpus = nodes * gpusPerNode;
+  const micro = pick(random, [1, 2, 4]);
+  const microbatches = gpus * (1 + Math.floor(random() * 3));
+  const model: ModelSpec = {
+    name: `tiny-${seed}`,
+    description: 'random tiny instance',
+    precision: 'bf16',
+    optimizer: { name: 'adamw', stateBytesPerParam: 12, zeroStage: pick(random, [0, 1, 2, 3] as const) },
+    batch: { global: micro * microbatches, micro },
+    activationCheckpointing: random() < 0.3,
+    modules,
+    sources: ['test'],
+  };
+  const cluster: ClusterSpec = {
+    name: `tiny-cluster-${seed}`,
+    description: 'random tiny cluster',
+    device: 'gpu',
+    nodes,
+    gpusPerNode,
+    gpu: {
+      name: 'tiny-gpu',
+      smCount: 8 * levels,
+      smGranularity: { min: 8, step: 8 },
+      peakTflops: 50 + Math.floor(random() * 100),
+      hbmGBps: 500 + Math.floor(random() * 1500),
+      // Binding in about a third of the instances: a little more than the largest module's state, or plenty.
+      memoryGiB: random() < 0.35 ? Math.max(2, Math.ceil((Math.max(...modules.map((m) => (m.arch as { params: number }).params)) * 18) / 2 ** 30 + 1.5)) : 80,
+      gemmTile: 128,
+    },
+    links: { intraNodeGBps: 100 + Math.floor(random() * 300), interNodeGBps: 5 + Math.floor(random() * 40), latencyUs: Math.floor(random() * 10) },
+  };
+  return { seed, model, cluster };
+}
+
+/**
+ * A random valid plan (memory aside): every GPU gets 0–3 slots on the quota grid, each slot one to all
+ * modules (a module may sit in several slots of a GPU); every module is placed at least once; the
+ * microbatches of each module are split at random with at least one per replica.
+ */
+export function randomPlan(model: ModelSpec, cluster: ClusterSpec, random: () => number): { gpus: PlanGpu[]; replicas: PlanReplica[] } | undefined {
+  const levels = quotaLevels(cluster).map((q) => smsFor(cluster, q));
+  const total = cluster.nodes * cluster.gpusPerNode;
+  const names = model.modules.map((m) => m.name);
+  const microbatches = model.batch.global / model.batch.micro;
+  const gpus: PlanGpu[] = [];
+  const hosts = new Map<string, string[]>(names.map((n) => [n, []]));
+  for (let g = 0; g < total; g++) {
+    const slots: PlanSlot[] = [];
+    let free = cluster.gpu.smCount;
+    const want = Math.floor(random() * 4);
+    for (let k = 0; k < want; k++) {
+      const fits = levels.filter((l) => l <= free);
+      if (fits.length === 0) break;
+      const sms = pick(random, fits);
+      free -= sms;
+      const mods = names.filter(() => random() < 0.5);
+      if (mods.length === 0) mods.push(pick(random, names));
+      const id = `g${g}.s${slots.length}`;
+      slots.push({ id, quotaFraction: sms / cluster.gpu.smCount, smCount: sms, modules: mods });
+      for (const m of mods) hosts.get(m)!.push(id);
+    }
+    gpus.push({ id: g, node: Math.floor(g / cluster.gpusPerNode), slots });
+  }
+  for (const n of names) if (hosts.get(n)!.length === 0 || hosts.get(n)!.length > microbatches) return undefined;
+  const replicas: PlanReplica[] = [];
+  for (const n of names) {
+    const h = hosts.get(n)!;
+    const counts = h.map(() => 1);
+    for (let k = h.length; k < microbatches; k++) counts[Math.floor(random() * h.length)]++;
+    h.forEach((slot, i) => replicas.push({ module: n, index: i, slot, samples: counts[i] * model.batch.micro }));
+  }
+  return { gpus, replicas };
+}
