@@ -109,6 +109,51 @@ function packing(seed: number, rows: number, cols: number): MilpModel {
   return b.build();
 }
 
+/** The same model minimised: objective negated, so its optimum is minus the original's. */
+function negated(model: MilpModel): MilpModel {
+  return { ...model, sense: model.sense === 'max' ? 'min' : 'max', objective: model.objective.map((t) => ({ ...t, coefficient: -t.coefficient })) };
+}
+
+/**
+ * Exact optimum and an optimal assignment of an all-binary model, by a Gray-code walk over all 2^n
+ * points with incremental row activities (2^22 points take well under a second).
+ */
+function bruteForceBinary(model: MilpModel): { objective: number; values: Map<string, number> } | undefined {
+  const vars = model.variables;
+  for (const v of vars) if (!v.integer || v.lower !== 0 || v.upper !== 1) throw new Error(`${v.name} is not binary`);
+  const index = new Map(vars.map((v, i) => [v.name, i]));
+  const column = (terms: MilpModel['objective']): number[] => {
+    const dense = vars.map(() => 0);
+    for (const t of terms) dense[index.get(t.variable) as number] += t.coefficient;
+    return dense;
+  };
+  const cost = column(model.objective);
+  const rows = model.rows.map((r) => ({ a: column(r.terms), lower: r.lower ?? -Infinity, upper: r.upper ?? Infinity }));
+  const activity = rows.map(() => 0);
+  const x = vars.map(() => 0);
+  let z = 0;
+  let best: { objective: number; point: number[] } | undefined;
+  const consider = (): void => {
+    for (let r = 0; r < rows.length; r++) {
+      const row = rows[r] as (typeof rows)[number];
+      const act = activity[r] as number;
+      if (act < row.lower || act > row.upper) return;
+    }
+    if (best === undefined || (model.sense === 'max' ? z > best.objective : z < best.objective)) best = { objective: z, point: [...x] };
+  };
+  consider();
+  for (let i = 1; i < 2 ** vars.length; i++) {
+    const k = 31 - Math.clz32(i & -i);
+    const delta = x[k] === 0 ? 1 : -1;
+    x[k] = (x[k] as number) + delta;
+    z += delta * (cost[k] as number);
+    rows.forEach((row, r) => (activity[r] = (activity[r] as number) + delta * (row.a[k] as number)));
+    consider();
+  }
+  const found = best as { objective: number; point: number[] } | undefined;
+  return found && { objective: found.objective, values: new Map(vars.map((v, i) => [v.name, found.point[i] as number])) };
+}
+
 const BACKENDS: readonly BackendName[] = ['highs', 'glpk', 'jslp'];
 const SEEDS = Array.from({ length: 24 }, (_, i) => 1000 + i);
 
@@ -237,6 +282,166 @@ describe('solver backends', function () {
       });
     });
   }
+
+  describe('highs extras', () => {
+    const highs = createWorkerBackend('highs');
+    /** HiGHS needs 4.5–7.5 s (warm WebAssembly; ~9 s in a fresh worker) to prove this one optimal; brute force well under 1 s. */
+    const hard = packing(8, 3, 22);
+    /**
+     * Far below the ~9 s HiGHS takes in a worker to prove `hard` optimal, far above what it needs for
+     * its root bound, and above worker start-up (usually 0.1–0.2 s, but up to 1 s was seen): a worker
+     * that loads after the limit gets HiGHS's minimum time_limit (10 ms) and may return no bound.
+     */
+    const HARD_LIMIT_MS = 2000;
+    const hardMin = negated(hard);
+    let hardOptimum: { objective: number; values: Map<string, number> };
+    before(() => {
+      hardOptimum = bruteForceBinary(hard) as typeof hardOptimum;
+    });
+    const optimumOf = (model: MilpModel): number => evaluateTerms(model.objective, hardOptimum.values);
+    /** `a` is at least as good as `b` in the model's sense. */
+    const atLeast = (model: MilpModel, a: number, b: number): boolean => (model.sense === 'max' ? a >= b - 1e-6 : a <= b + 1e-6);
+    /** The result's bound is valid for a model whose true optimum is `optimum`, and no worse than its objective. */
+    const expectValidBound = (model: MilpModel, result: SolveResult, optimum: number, label: string): void => {
+      expect(result.bound, label).to.be.a('number');
+      const bound = result.bound as number;
+      expect(Number.isFinite(bound), label).to.equal(true);
+      expect(atLeast(model, bound, optimum), `${label}: bound ${bound} vs optimum ${optimum}`).to.equal(true);
+      if (result.objective !== undefined) {
+        expect(atLeast(model, optimum, result.objective), `${label}: objective ${result.objective} beats the optimum ${optimum}`).to.equal(true);
+        expect(atLeast(model, bound, result.objective), label).to.equal(true);
+        expect(result.gap, label).to.be.closeTo(Math.abs(bound - result.objective) / Math.max(1, Math.abs(result.objective)), 1e-12);
+      }
+    };
+    const expectChecked = (model: MilpModel, result: SolveResult, label: string): void => {
+      if (result.values) {
+        expect(findViolations(model, result.values), label).to.deep.equal([]);
+        expect(result.objective, label).to.equal(evaluateTerms(model.objective, result.values));
+      }
+    };
+
+    it('(i) accepts an optimal MIP start and never returns worse than it', async () => {
+      // Small models solved to optimality with their optimum as the start.
+      for (const seed of SEEDS.slice(0, 3)) {
+        for (const model of [packing(seed, 2, 10), negated(packing(seed, 2, 10))]) {
+          const optimum = bruteForceBinary(model) as { objective: number; values: Map<string, number> };
+          const result = await highs.solve(model, { timeLimitMs: 10000, start: optimum.values });
+          const label = `packing ${seed} ${model.sense}: ${result.message ?? ''}`;
+          expect(result.status, label).to.equal('optimal');
+          expect(result.objective, label).to.be.closeTo(optimum.objective, 1e-6);
+          expectChecked(model, result, label);
+        }
+      }
+      // The hard model with a limit far below HiGHS's time to prove it: the start must come back (or better, and nothing is better).
+      for (const model of [hard, hardMin]) {
+        const result = await highs.solve(model, { timeLimitMs: HARD_LIMIT_MS, start: hardOptimum.values });
+        const label = `hard ${model.sense}: ${result.message ?? ''}`;
+        expect(['optimal', 'timeLimit'], label).to.include(result.status);
+        expect(result.values, label).to.not.equal(undefined);
+        expectChecked(model, result, label);
+        expect(atLeast(model, result.objective as number, optimumOf(model)), label).to.equal(true);
+        expect(result.objective, label).to.be.closeTo(optimumOf(model), 1e-6);
+        expectValidBound(model, result, optimumOf(model), label);
+      }
+    });
+
+    it('(ii) an infeasible, partial or malformed start does not change the answer', async () => {
+      const startsFor = (model: MilpModel): [string, Map<string, number>][] => [
+        ['every variable at its upper bound', new Map(model.variables.map((v) => [v.name, v.upper]))],
+        ['one variable only', new Map([[(model.variables[0] as MilpModel['variables'][number]).name, 1]])],
+        ['unknown names, NaN, out of bounds, fractional', new Map<string, number>([
+          ['no_such_variable', 1],
+          ...model.variables.map((v, i): [string, number] => [v.name, [Number.NaN, 99, -99, 0.4][i % 4] as number]),
+        ])],
+      ];
+      let infeasibleStarts = 0;
+      for (const seed of SEEDS.slice(0, 4)) {
+        for (const model of [knapsack(seed), assignment(seed)]) {
+          const expected = bruteForce(model);
+          for (const [kind, start] of startsFor(model)) {
+            if (kind.startsWith('every') && findViolations(model, start).length > 0) infeasibleStarts++;
+            const result = await highs.solve(model, { timeLimitMs: 10000, start });
+            const label = `${model.name}, start ${kind}: ${result.message ?? ''}`;
+            if (expected === undefined) {
+              expect(result.status, label).to.equal('infeasible');
+            } else {
+              expect(result.status, label).to.equal('optimal');
+              expect(result.objective, label).to.be.closeTo(expected, 1e-6);
+              expectChecked(model, result, label);
+            }
+          }
+        }
+      }
+      expect(infeasibleStarts).to.be.greaterThan(0);
+      // On the hard model, under a time limit: the answer is still checked and the bound still valid.
+      const allOnes = new Map(hard.variables.map((v) => [v.name, 1]));
+      expect(findViolations(hard, allOnes)).to.not.deep.equal([]);
+      const half = new Map([...hardOptimum.values].slice(0, 11));
+      for (const [kind, start] of [['infeasible', allOnes], ['partial', half]] as const) {
+        const result = await highs.solve(hard, { timeLimitMs: HARD_LIMIT_MS, start });
+        const label = `hard, ${kind} start: ${result.message ?? ''}`;
+        expect(['optimal', 'timeLimit'], label).to.include(result.status);
+        expectChecked(hard, result, label);
+        expectValidBound(hard, result, hardOptimum.objective, label);
+      }
+    });
+
+    it('(iii) reports a valid dual bound when the time limit stops the search', async () => {
+      for (const model of [hard, hardMin]) {
+        const result = await highs.solve(model, { timeLimitMs: HARD_LIMIT_MS });
+        const label = `hard ${model.sense}: ${result.message ?? ''}`;
+        expect(result.status, label).to.equal('timeLimit');
+        expectChecked(model, result, label);
+        expectValidBound(model, result, optimumOf(model), label);
+      }
+    });
+
+    it('(iv) on optimal results the bound equals the objective within the gap', async () => {
+      for (const seed of SEEDS.slice(0, 10)) {
+        for (const model of [knapsack(seed), assignment(seed)]) {
+          const expected = bruteForce(model);
+          if (expected === undefined) continue;
+          const result = await highs.solve(model, { timeLimitMs: 10000 });
+          const label = `${model.name}: ${result.message ?? ''}`;
+          expect(result.status, label).to.equal('optimal');
+          // relGap 0: HiGHS still stops at its absolute gap, 1e-6.
+          expect(result.bound, label).to.be.closeTo(result.objective as number, 1e-6);
+          expect(result.bound, label).to.be.closeTo(expected, 1e-6);
+        }
+      }
+      // Optimal within a 5 % gap on the hard model: a real bound, and the gap it reports is within 5 %.
+      for (const model of [hard, hardMin]) {
+        const result = await highs.solve(model, { timeLimitMs: 20000, relGap: 0.05 });
+        const label = `hard ${model.sense}, relGap 0.05: ${result.message ?? ''}`;
+        expect(result.status, label).to.equal('optimal');
+        expectValidBound(model, result, optimumOf(model), label);
+        expect(result.gap as number, label).to.be.at.most(0.05);
+      }
+      // A pure LP: the bound is the optimal objective (max x + y, x + 2y <= 4, x <= 3 gives 3.5).
+      const b = new ModelBuilder('lp');
+      b.addVariable('x', { upper: 3 });
+      b.addVariable('y');
+      b.addRow('c', [{ variable: 'x', coefficient: 1 }, { variable: 'y', coefficient: 2 }], { upper: 4 });
+      b.setObjective('max', [{ variable: 'x', coefficient: 1 }, { variable: 'y', coefficient: 1 }]);
+      const lp = await highs.solve(b.build(), { timeLimitMs: 5000, start: new Map([['x', 1]]) });
+      expect(lp.status).to.equal('optimal');
+      expect(lp.objective).to.be.closeTo(3.5, 1e-9);
+      expect(lp.bound).to.equal(lp.objective);
+    });
+
+    it('(v) reports startupMs for every backend, and none for a worker that never loaded', async () => {
+      for (const name of BACKENDS) {
+        const result = await createWorkerBackend(name).solve(knapsack(SEEDS[0] as number), { timeLimitMs: 5000 });
+        expect(result.status, name).to.equal('optimal');
+        expect(result.startupMs, name).to.be.a('number');
+        expect(result.startupMs as number, name).to.be.at.least(0);
+        expect(result.startupMs as number, name).to.be.at.most(result.solveMs);
+      }
+      const missing = await createWorkerBackend('highs', { workerPath: '/nonexistent/solver-worker.js' }).solve(knapsack(SEEDS[0] as number), { timeLimitMs: 5000 });
+      expect(missing.status).to.equal('error');
+      expect(missing.startupMs).to.equal(undefined);
+    });
+  });
 
   describe('solveWithFallback', () => {
     const model = knapsack(SEEDS[1] as number);

@@ -11,6 +11,11 @@ export type WorkerRequest = {
   readonly startedAtMs: number;
 };
 
-export type WorkerReply =
-  | { readonly ok: true; readonly result: Omit<SolveResult, 'values'>; readonly values: [string, number][] | undefined }
-  | { readonly ok: false; readonly error: string };
+/**
+ * What the worker posts: first `started` once the solver is loaded (so the parent knows the
+ * start-up time even if it must kill the worker later), then exactly one `done` or `failed`.
+ */
+export type WorkerMessage =
+  | { readonly kind: 'started'; readonly startupMs: number }
+  | { readonly kind: 'done'; readonly result: Omit<SolveResult, 'values'>; readonly values: [string, number][] | undefined }
+  | { readonly kind: 'failed'; readonly error: string };
