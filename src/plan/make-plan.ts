@@ -3,7 +3,7 @@ import { lowerBoundMs } from '../perf/lower-bound';
 import { planMemoryBytes } from '../perf/memory';
 import type { PerfModel } from '../perf/perf-model';
 import { simulateIteration, type Simulation } from '../perf/simulate';
-import { PLAN_VERSION, type Plan, type PlanGpu, type Provenance, type SolverRecord } from '../spec/plan';
+import { PLAN_VERSION, type Plan, type PlanGpu, type PlanReplica, type Provenance, type SolverRecord } from '../spec/plan';
 import type { Profile } from '../spec/types';
 import { decodeLayout, type Layout } from './layout';
 import { validatePlan } from './validate';
@@ -12,16 +12,21 @@ import { validatePlan } from './validate';
 export type ScoredLayout = {
   readonly layout: Layout;
   readonly gpus: PlanGpu[];
-  readonly replicas: ReturnType<typeof decodeLayout>['replicas'];
+  readonly replicas: PlanReplica[];
   readonly simulation: Simulation;
   readonly memoryBytes: number[];
 };
 
 export function scoreLayout(perf: PerfModel, layout: Layout): ScoredLayout {
   const { gpus, replicas } = decodeLayout(perf, layout);
+  return { ...scorePlacement(perf, gpus, replicas), layout };
+}
+
+/** Simulates concrete GPUs and replicas (GPUs missing at the end are added idle) and counts their memory. */
+export function scorePlacement(perf: PerfModel, gpus: PlanGpu[], replicas: PlanReplica[]): ScoredLayout {
   const total = perf.cluster.nodes * perf.cluster.gpusPerNode;
   for (let id = gpus.length; id < total; id++) gpus.push({ id, node: Math.floor(id / perf.cluster.gpusPerNode), slots: [] });
-  return { layout, gpus, replicas, simulation: simulateIteration(perf, gpus, replicas), memoryBytes: planMemoryBytes(perf, gpus, replicas) };
+  return { layout: [], gpus, replicas, simulation: simulateIteration(perf, gpus, replicas), memoryBytes: planMemoryBytes(perf, gpus, replicas) };
 }
 
 /** Builds the Plan for a scored layout and checks it with the independent validator. */
