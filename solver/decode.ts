@@ -58,7 +58,7 @@ export function solverRecord(result: SolveResult, microbatches: number, status =
   };
 }
 
-/** A validated Plan for a scored ILP layout: `ilp-optimal` for a proven optimum, else `ilp-incumbent`. */
-export function ilpPlan(perf: PerfModel, scored: ScoredLayout, solver: SolverRecord, provenOptimal: boolean, profile?: Profile): Plan {
-  return toPlan(perf, scored, provenOptimal ? 'ilp-optimal' : 'ilp-incumbent', profile, solver);
+/** A validated Plan for a scored ILP layout. */
+export function ilpPlan(perf: PerfModel, scored: ScoredLayout, solver: SolverRecord, profile?: Profile): Plan {
+  return toPlan(perf, scored, 'ilp', profile, solver);
 }

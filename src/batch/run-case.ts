@@ -154,10 +154,10 @@ function summarizePlanning(shape: Shape, result: PlanningResult): CaseSummary {
   }
   const speedupOverBaselines = Object.fromEntries(Object.entries(baselines).flatMap(([n, b]) => (b === null ? [] : [[n, b / ms]])));
   const heuristic = result.heuristic ?? result.plans.find((p) => p.provenance.startsWith('heuristic:'));
-  const ilpPlan: Plan | undefined = result.ilp?.plan ?? result.plans.find((p) => p.provenance.startsWith('ilp-'));
+  const ilpPlan: Plan | undefined = result.ilp?.plan ?? result.plans.find((p) => p.provenance === 'ilp');
   const s = ilpPlan?.solver;
   const stats = result.ilp?.stats;
-  const provenOptimal = result.ilp?.provenOptimal ?? (ilpPlan?.provenance === 'ilp-optimal');
+  const provenOptimal = result.ilp?.provenOptimal ?? false;
   const gap = provenOptimal ? 0 : (s?.gap ?? stats?.gapToLpBound);
   return {
     ...shape,

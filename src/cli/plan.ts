@@ -51,6 +51,8 @@ function toJson(result: PlanningResult) {
     cluster: best.cluster.name,
     perfSource: result.perf.source,
     lowerBoundMs: best.prediction.lowerBoundMs,
+    bound: { ...result.bound, gap: best.bound?.gap },
+    exact: result.exact ? { patterns: result.exact.patterns, explicitModules: result.exact.explicit, stopped: result.exact.stopped, trials: result.exact.trials } : undefined,
     heuristicPlanningMs: result.heuristicMs,
     ilp: result.ilp
       ? {
@@ -98,11 +100,16 @@ function printText(result: PlanningResult): void {
   if (result.heuristicMs !== undefined) out(`  heuristic planning took ${result.heuristicMs.toFixed(0)} ms`);
   if (result.ilp) {
     const s = result.ilp.stats;
-    const proof = result.ilp.provenOptimal ? 'proven optimal' : `not proven optimal (${s.status}${s.gapToLpBound !== undefined ? `, within ${(100 * s.gapToLpBound).toFixed(2)}% of the LP bound` : ''})`;
-    out(`  ILP (${s.backend}): ${proof} over ${s.patterns} GPU patterns, ${s.variables} variables, ${s.rows} rows; ${result.ilpMs !== undefined ? result.ilpMs.toFixed(0) : '-'} ms in all; the simulator chose ${result.ilp.chosen}`);
+    const proof = result.ilp.provenOptimal ? 'its linear throughput objective solved to optimality' : `its linear throughput objective not solved to optimality (${s.status})`;
+    out(`  throughput ILP (${s.backend}): ${proof} over ${s.patterns} GPU patterns; simulated ${fmtMs(result.ilp.plan.prediction.iterationMs)} ms; ${result.ilpMs !== undefined ? result.ilpMs.toFixed(0) : '-'} ms`);
     for (const n of s.notes) out(`    note: ${n}`);
   }
-  out(`  lower bound         ${fmtMs(best.prediction.lowerBoundMs).padStart(9)} ms   best plan is ${(best.prediction.iterationMs / best.prediction.lowerBoundMs).toFixed(3)}× the bound`);
+  if (result.exact) {
+    const e = result.exact;
+    const proven = e.trials.filter((t) => t.outcome === 'infeasible').length;
+    out(`  exact search: ${e.trials.length} trial times over ${e.patterns} GPU patterns, ${proven} proven infeasible; stopped: ${e.stopped}`);
+  }
+  out(`  bound               ${fmtMs(result.bound.boundMs).padStart(9)} ms   best plan is within ${(100 * (best.bound?.gap ?? 0)).toFixed(2)}% of every plan in the space (${result.bound.method})`);
 }
 
 export function planCommand(): Command {

@@ -236,12 +236,14 @@ export async function planIlp(perf: PerfModel, options: IlpOptions): Promise<Ilp
   for (const s of seeds) candidates.push(evaluate(`seed-${s.i}`, s.layout, s.theta));
 
   const stats = makeStats(first);
-  const fitting = candidates.filter((c) => c.fits && c.scored);
+  // Only the ILP's own answers: a seed that wins stays the heuristic's or baseline's plan, under its own name.
+  const fitting = candidates.filter((c) => c.fits && c.scored && c.name.startsWith('ilp-'));
   if (fitting.length === 0) {
     if (first.status === 'timeLimit' || first.status === 'error') {
       throw new MosaicError('E_TIME_LIMIT', `the ILP found no plan for ${perf.model.name} on ${perf.cluster.name} within ${options.timeLimitSeconds} s (${first.status}${first.message ? `: ${first.message}` : ''}) and no seed fits`);
     }
-    return { infeasible: `${perf.model.name} does not fit on ${perf.cluster.name}: neither the ILP's answers nor the heuristic layouts pass the exact memory check`, stats };
+    const seedFits = candidates.some((c) => c.fits);
+    return { infeasible: seedFits ? `the throughput ILP's answers do not pass the exact memory check (the heuristic's plans do)` : `${perf.model.name} does not fit on ${perf.cluster.name}: neither the ILP's answers nor the heuristic layouts pass the exact memory check`, stats };
   }
   const chosen = fitting.reduce((a, c) => (c.simulatedMs! < a.simulatedMs! ? c : a));
   const meetsBound = optimum !== undefined && lpBound !== undefined && optimum.thetaPerMs * RATE_SCALE >= lpBound * (1 - PROVEN_GAP);
@@ -256,8 +258,8 @@ export async function planIlp(perf: PerfModel, options: IlpOptions): Promise<Ilp
     microbatches,
     meetsBound ? 'optimal' : recordStatus,
   );
-  const provenance: Provenance = provenOptimal && chosen.name === 'ilp-optimum' ? 'ilp-optimal' : 'ilp-incumbent';
-  const plan = ilpPlan(perf, chosen.scored!, record, provenance === 'ilp-optimal', options.profile);
+  const provenance: Provenance = 'ilp';
+  const plan = ilpPlan(perf, chosen.scored!, record, options.profile);
   return {
     best: { ...chosen.scored!, solver: record, provenance, chosen: chosen.name, plan },
     candidates,

@@ -7,6 +7,9 @@ import { PLAN_VERSION, type Plan, type PlanGpu, type PlanReplica, type Provenanc
 import type { Profile } from '../spec/types';
 import { decodeLayout, type Layout } from './layout';
 import { validatePlan } from './validate';
+import { planLowerBound } from './exact/plan-bound';
+import { boundTerms } from './exact/terms';
+import { DEFAULT_MAX_SLOTS } from './options';
 
 /** A decoded layout scored by the simulator, before it becomes a Plan. */
 export type ScoredLayout = {
@@ -48,7 +51,7 @@ export function toPlan(perf: PerfModel, scored: ScoredLayout, provenance: Proven
     prediction: {
       iterationMs: sim.iterationMs,
       samplesPerSecond: (perf.model.batch.global / sim.iterationMs) * 1000,
-      lowerBoundMs: lowerBoundMs(perf),
+      lowerBoundMs: Math.max(lowerBoundMs(perf), planLowerBound(boundTerms(perf, DEFAULT_MAX_SLOTS), scored.gpus, scored.replicas).boundMs),
       memoryBytesPerGpu: scored.memoryBytes,
       stages,
       perfSource: perf.source,

@@ -1,3 +1,6 @@
+/** Most slots (execution contexts) per GPU in the plan space the planners search and bound. */
+export const DEFAULT_MAX_SLOTS = 4;
+
 export type Method = 'heuristic' | 'baseline' | 'ilp' | 'all';
 export type SolverName = 'highs' | 'glpk' | 'jslp';
 export const SOLVER_NAMES: readonly SolverName[] = ['highs', 'glpk', 'jslp'];

@@ -1,13 +1,17 @@
 import { MosaicError } from '../errors';
 import { buildPerfModel, type PerfModel } from '../perf/perf-model';
-import type { Plan } from '../spec/plan';
+import type { Plan, PlanningBound } from '../spec/plan';
+import { lowerBoundMs } from '../perf/lower-bound';
+import { quotaLevels } from '../perf/timing';
+import { exactSearch, type ExactResult } from './exact/search';
+import type { ScoredLayout } from './make-plan';
 import type { ClusterSpec, ModelSpec, Profile } from '../spec/types';
 import { toLpText } from '../../solver/lp-format';
 import { baselineLayouts, type BaselineName } from './baselines';
 import { explainInfeasible } from './fits';
 import { heuristicSeeds, ilpStats, layoutTheta, planIlp, type IlpStats } from './ilp';
 import { scoreLayout, toPlan } from './make-plan';
-import { DEFAULT_OPTIONS, type PlanOptions } from './options';
+import { DEFAULT_MAX_SLOTS, DEFAULT_OPTIONS, type PlanOptions } from './options';
 
 /** What the exact planner did, for reports: model size, solver outcome, proof, chosen candidate. */
 export type IlpSummary = {
@@ -38,7 +42,25 @@ export type PlanningResult = {
   readonly lpText?: string;
   /** Why the exact planner found no plan, when the other methods still did. */
   readonly ilpInfeasible?: string;
+  /** The bound on every plan of the space, as attached to every plan (`Plan.bound`). */
+  readonly bound: Omit<PlanningBound, 'gap'>;
+  /** The exact search's trials, when it ran. */
+  readonly exact?: ExactResult;
 };
+
+/** The plan space every bound is over, in words. */
+export function spaceDescription(perf: PerfModel, maxSlots: number): string {
+  const c = perf.cluster;
+  const levels = quotaLevels(c).length;
+  return `every plan of ${perf.model.name} on ${c.name} with at most ${maxSlots} slots per GPU at the ${levels} quota levels of ${c.gpu.name} (${c.gpu.smGranularity.min} SMs, then steps of ${c.gpu.smGranularity.step}), any modules per slot (a module may sit in several slots of a GPU) and any microbatch split`;
+}
+
+function planningBound(perf: PerfModel, exact: ExactResult | undefined): Omit<PlanningBound, 'gap'> {
+  const space = spaceDescription(perf, DEFAULT_MAX_SLOTS);
+  if (!exact || exact.stopped === 'patterns') return { boundMs: exact?.boundMs ?? lowerBoundMs(perf) + (perf.engineCosts?.perGraphMs ?? 0), space, method: 'perfect scaling (no exact search run)' };
+  const method = exact.stopped === 'gap' ? 'relaxation: gap target met' : exact.stopped === 'timeLimit' ? 'relaxation: time limit' : 'relaxation: trial budget spent';
+  return { boundMs: exact.boundMs, space, method };
+}
 
 const elapsedMs = (since: bigint): number => Number(process.hrtime.bigint() - since) / 1e6;
 
@@ -102,17 +124,30 @@ export async function planModel(model: ModelSpec, cluster: ClusterSpec, profile:
       }
     }
   }
+  let exact: ExactResult | undefined;
+  if (opts.method === 'ilp' || opts.method === 'all') {
+    const incumbent = Math.min(Infinity, ...plans.map((p) => p.prediction.iterationMs));
+    exact = await exactSearch(perf, incumbent, { solver: opts.solver, timeLimitMs: opts.timeLimitSeconds * 1000, maxSlots: DEFAULT_MAX_SLOTS });
+    const fastest = exact.candidates.reduce<ScoredLayout | undefined>((a, c) => (!a || c.simulation.iterationMs < a.simulation.iterationMs ? c : a), undefined);
+    if (fastest) plans.push(toPlan(perf, fastest, 'ilp', profile));
+  }
   if (plans.length === 0) {
     const reasons = baselines.map((b) => ('reason' in b ? `${b.name}: ${b.reason}` : '')).filter(Boolean);
     throw new MosaicError('E_INFEASIBLE', `no plan for ${model.name} fits on ${cluster.name}: ${reasons.join('; ')}`);
   }
-  // Ties go to the later plan: the ILP's (proven) answer over the heuristic's, the heuristic's over a baseline.
-  const best = plans.reduce((a, b) => (b.prediction.iterationMs <= a.prediction.iterationMs ? b : a));
+  const bound = planningBound(perf, exact);
+  const withBound = (p: Plan): Plan => ({ ...p, bound: { ...bound, gap: Math.max(0, p.prediction.iterationMs / bound.boundMs - 1) } });
+  const bounded = plans.map(withBound);
+  const boundedBaselines = baselines.map((b) => ('plan' in b ? { name: b.name, plan: bounded[plans.indexOf(b.plan)] } : b));
+  // Ties go to the later plan: the ILP's answer over the heuristic's, the heuristic's over a baseline.
+  const best = bounded.reduce((a, b) => (b.prediction.iterationMs <= a.prediction.iterationMs ? b : a));
+  const boundedHeuristic = heuristic ? bounded[plans.indexOf(heuristic)] : undefined;
   return {
-    perf, plans, best, baselines,
+    perf, plans: bounded, best, baselines: boundedBaselines, bound,
+    ...(exact ? { exact } : {}),
     ...(heuristicMs !== undefined ? { heuristicMs } : {}),
-    ...(heuristic ? { heuristic } : {}),
-    ...(ilp ? { ilp } : {}),
+    ...(boundedHeuristic ? { heuristic: boundedHeuristic } : {}),
+    ...(ilp ? { ilp: { ...ilp, plan: bounded[plans.indexOf(ilp.plan)] } } : {}),
     ...(ilpMs !== undefined ? { ilpMs } : {}),
     ...(lpText !== undefined ? { lpText } : {}),
     ...(ilpInfeasible !== undefined ? { ilpInfeasible } : {}),

@@ -55,13 +55,23 @@ export function formatPlan(plan: Plan): string[] {
   const lines = [
     `${plan.provenance}: ${plan.model.name} on ${c.name} (${c.nodes}×${c.gpusPerNode} ${c.gpu.name}, ${c.gpu.smCount} SMs, partitions of ${c.gpu.smGranularity.min}+${c.gpu.smGranularity.step}k SMs)`,
     `  iteration ${fmtMs(p.iterationMs)} ms, ${p.samplesPerSecond.toFixed(1)} samples/s, global batch ${plan.model.batch.global} in micro-batches of ${plan.model.batch.micro}`,
-    `  lower bound ${fmtMs(p.lowerBoundMs)} ms (plan is ${(p.iterationMs / p.lowerBoundMs).toFixed(2)}× the bound); performance model: ${p.perfSource}`,
+    `  this plan cannot simulate faster than ${fmtMs(p.lowerBoundMs)} ms (its own lower bound); performance model: ${p.perfSource}`,
+    ...(plan.bound ? formatBound(plan) : []),
     ...formatSlots(plan),
     `  ${'module'.padEnd(16)} ${'replicas'.padStart(8)} ${'busy ms'.padStart(10)}`,
     ...p.stages.map((s) => `  ${s.module.padEnd(16)} ${String(s.replicas).padStart(8)} ${fmtMs(s.busyMs).padStart(10)}`),
   ];
   if (plan.solver) lines.push(`  solver ${plan.solver.backend}: ${plan.solver.status}`);
   return lines;
+}
+
+/** The bound over the plan space and this plan's proven gap to it, in words. */
+export function formatBound(plan: Plan): string[] {
+  const b = plan.bound!;
+  return [
+    `  no plan in the space simulates faster than ${fmtMs(b.boundMs)} ms: this plan is within ${(100 * b.gap).toFixed(2)}% of the best possible (${b.method})`,
+    `  space: ${b.space}`,
+  ];
 }
 
 export { fmtMs };

@@ -12,11 +12,23 @@ import type { ClusterSpec, ModelSpec, Profile } from './types';
 
 export const PLAN_VERSION = 1;
 
-export type Provenance =
-  | `ilp-optimal`
-  | `ilp-incumbent`
-  | `heuristic:${string}`
-  | `baseline:${string}`;
+/**
+ * Where a plan truly comes from: the exact planner (`ilp`), a heuristic, a baseline, or a person
+ * (`hand`: a plan file written or edited outside Mosaic). Optimality is not a provenance: it is
+ * `PlanningBound`, which states over which space and within which proven gap.
+ */
+export type Provenance = 'ilp' | 'hand' | `heuristic:${string}` | `baseline:${string}`;
+
+/**
+ * A lower bound on the simulated iteration time of every plan in `space`, and this plan's gap to it
+ * (simulated / bound − 1). `method` says how the bound was proven and why the search stopped.
+ */
+export type PlanningBound = {
+  readonly boundMs: number;
+  readonly gap: number;
+  readonly space: string;
+  readonly method: 'relaxation: gap target met' | 'relaxation: trial budget spent' | 'relaxation: time limit' | 'perfect scaling (no exact search run)';
+};
 
 export type PlanSlot = {
   /** Stable id, `g<gpu>.s<index>`. */
@@ -78,4 +90,5 @@ export type Plan = {
   readonly replicas: readonly PlanReplica[];
   readonly prediction: Prediction;
   readonly solver?: SolverRecord;
+  readonly bound?: PlanningBound;
 };

@@ -40,6 +40,7 @@ export type BoundTerms = {
   readonly fixedMs: number;
   /** Most replicas a module can have: one per microbatch, at most `maxSlots` per GPU. */
   readonly maxReplicas: number;
+  readonly maxSlots: number;
   readonly gpus: number;
 };
 
@@ -65,7 +66,18 @@ function ownTailLowerBound(perf: PerfModel, module: string, maxReplicas: number,
   return best;
 }
 
+const cache = new WeakMap<PerfModel, Map<number, BoundTerms>>();
+
+/** The terms of a performance model, computed once per model and slot limit. */
 export function boundTerms(perf: PerfModel, maxSlots: number): BoundTerms {
+  let bySlots = cache.get(perf);
+  if (!bySlots) cache.set(perf, (bySlots = new Map()));
+  let terms = bySlots.get(maxSlots);
+  if (!terms) bySlots.set(maxSlots, (terms = computeTerms(perf, maxSlots)));
+  return terms;
+}
+
+function computeTerms(perf: PerfModel, maxSlots: number): BoundTerms {
   const { model, cluster } = perf;
   const levels = quotaLevels(cluster);
   const taskMs = perf.engineCosts?.perTaskMs ?? 0;
@@ -128,5 +140,5 @@ export function boundTerms(perf: PerfModel, maxSlots: number): BoundTerms {
     const b = base.get(name)!;
     modules.set(name, { module: name, ...b, headMs: head.get(name)!, drainMs: drain.get(name)!, afterForwardMs: afterForward.get(name)! });
   }
-  return { perf, levels, modules, fixedMs: perf.engineCosts?.perGraphMs ?? 0, maxReplicas, gpus };
+  return { perf, levels, modules, fixedMs: perf.engineCosts?.perGraphMs ?? 0, maxReplicas, maxSlots, gpus };
 }

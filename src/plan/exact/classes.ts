@@ -1,0 +1,63 @@
+/**
+ * Tail classes (README.md in this folder, "Classes"): a trainable module's own tail, gradient sync plus
+ * optimizer step, depends on its replica count R and on whether its replicas span nodes. The relaxation
+ * gives each such module one class, a range of R and a span, and charges the least tail over the class:
+ * sync at the range's lowest R (sync grows with R) plus the step at its highest R (ZeRO shrinks it).
+ */
+
+import { gradientSyncMs, optimizerStepMs } from '../../perf/sync';
+import type { BoundTerms } from './terms';
+
+export type TailClass = {
+  readonly lo: number;
+  readonly hi: number;
+  readonly spansNodes: boolean;
+  /** Least sync over the class: at R = lo. */
+  readonly syncMs: number;
+};
+
+/** Candidate lower ends of R ranges: every count to 8, then 25% apart. */
+function rangeStarts(max: number): number[] {
+  const out: number[] = [];
+  for (let r = 1; r <= max; r = r < 8 ? r + 1 : Math.max(r + 1, Math.floor(r * 1.25))) out.push(r);
+  return out;
+}
+
+/**
+ * The classes of a module at an iteration time T: ranges of R per span, merged while the least tail
+ * over the merged range is within `tolerance`·T of the least over each part, and dropped when even the
+ * fastest replicas cannot finish the module's microbatches before T with that tail.
+ */
+export function tailClasses(terms: BoundTerms, module: string, T: number, tolerance = 0.002): TailClass[] {
+  const perf = terms.perf;
+  const { cluster, model } = perf;
+  const mt = terms.modules.get(module)!;
+  const microbatches = model.batch.global / model.batch.micro;
+  const fastest = Math.min(...mt.forwardAt.map((f, i) => f + mt.backwardAt[i]));
+  const singleMax = Math.min(terms.maxReplicas, cluster.gpusPerNode * terms.maxSlots);
+  const out: TailClass[] = [];
+  const spans = cluster.nodes > 1 ? [false, true] : [false];
+  for (const spansNodes of spans) {
+    const max = spansNodes ? terms.maxReplicas : Math.min(terms.maxReplicas, singleMax);
+    const starts = rangeStarts(max).filter((r) => !spansNodes || r >= 2);
+    let current: TailClass | undefined;
+    const tail = (c: TailClass) => c.syncMs + optimizerStepMs(perf, module, c.hi, 1);
+    const feasible = (c: TailClass) => terms.fixedMs + mt.headMs + Math.ceil(microbatches / c.hi) * fastest + Math.max(mt.drainMs, tail(c)) <= T;
+    starts.forEach((lo, i) => {
+      const hi = i + 1 < starts.length ? starts[i + 1] - 1 : max;
+      const part: TailClass = { lo, hi, spansNodes, syncMs: gradientSyncMs(perf, module, lo, spansNodes) };
+      if (!feasible(part)) return;
+      if (current && current.hi + 1 === lo) {
+        const merged: TailClass = { ...current, hi };
+        if (tail(current) - tail(merged) <= tolerance * T && tail(part) - tail(merged) <= tolerance * T) {
+          current = merged;
+          return;
+        }
+      }
+      if (current) out.push(current);
+      current = part;
+    });
+    if (current) out.push(current);
+  }
+  return out;
+}

@@ -1,0 +1,205 @@
+/**
+ * GPU patterns of the relaxation (README.md in this folder, "Patterns"). A pattern is what one GPU
+ * holds: up to `maxSlots` slots, each a quota level and the *explicit* modules it hosts. Explicit
+ * modules are those whose memory or replica count can decide the answer; every other module
+ * ("implicit") may use any slot, costs no memory in the relaxation and needs no replica. Every plan of
+ * the space maps to a pattern per GPU whose capacity is at least the plan's and whose memory is at most
+ * the plan's, so the relaxation's optimum bounds every plan.
+ */
+
+import { MosaicError } from '../../errors';
+import { GiB, replicaMemoryBytes, WORKSPACE_BYTES_PER_GPU, WORKSPACE_BYTES_PER_SLOT } from '../../perf/memory';
+import type { PerfModel } from '../../perf/perf-model';
+import { smsFor } from '../../perf/timing';
+import { lowerBoundMs } from '../../perf/lower-bound';
+import { gradientSyncMs, optimizerStepMs } from '../../perf/sync';
+import type { BoundTerms } from './terms';
+
+export type Slot = {
+  /** Index into `BoundTerms.levels`. */
+  readonly level: number;
+  /** Explicit modules hosted (indices into `PatternSet.explicit`), ascending. */
+  readonly explicit: readonly number[];
+};
+
+/**
+ * One memory variant of a pattern: for each explicit replica (slot, module) the most microbatches it may
+ * hold in flight (`inflight`; fewer than the module's limit caps its microbatches at that number), and
+ * the fewest replicas each explicit module needs (`requires`, absent = 1) for the GPU's memory to fit.
+ */
+export type MemoryVariant = {
+  readonly inflight: readonly (readonly number[])[];
+  readonly requires: ReadonlyMap<number, number>;
+};
+
+export type Pattern = {
+  readonly id: number;
+  readonly slots: readonly Slot[];
+  readonly variant: MemoryVariant;
+  readonly smUsed: number;
+};
+
+export type PatternSet = {
+  readonly patterns: readonly Pattern[];
+  /** Modules tracked per slot (memory, replica counts); the rest may use any slot. */
+  readonly explicit: readonly string[];
+  readonly implicit: readonly string[];
+  /** Replica-count tiers of the memory requirements. */
+  readonly tiers: readonly number[];
+  /** True when every module's time is non-increasing in the quota, so only maximal patterns are kept. */
+  readonly maximalOnly: boolean;
+  readonly notes: readonly string[];
+};
+
+export type PatternOptions = {
+  readonly maxSlots: number;
+  /** Above this many patterns the enumeration stops with a note; the caller coarsens. */
+  readonly maxPatterns: number;
+};
+
+export const DEFAULT_PATTERN_OPTIONS: PatternOptions = { maxSlots: 4, maxPatterns: 6000 };
+
+export const baseBytes = (slots: number): number => WORKSPACE_BYTES_PER_GPU + WORKSPACE_BYTES_PER_SLOT * Math.max(0, slots - 1);
+
+/** Replica tiers for memory requirements: every count up to 8, then doubling, up to the most replicas. */
+export function replicaTiers(maxReplicas: number): number[] {
+  const tiers: number[] = [];
+  for (let k = 1; k <= Math.min(8, maxReplicas); k++) tiers.push(k);
+  for (let k = 16; k < maxReplicas; k *= 2) tiers.push(k);
+  if (tiers[tiers.length - 1] !== maxReplicas) tiers.push(maxReplicas);
+  return tiers;
+}
+
+/**
+ * Least memory of one replica of `module` over every replica count in tier `t` (its bytes at the largest
+ * count of the tier: ZeRO shards more with more replicas) with `inflight` microbatches held.
+ */
+function tierBytes(perf: PerfModel, module: string, tiers: readonly number[], t: number, inflight: number): number {
+  // Bytes fall with the replica count from 2 on (ZeRO shards); 1 → 2 can rise (ZeRO-3 gathers a block).
+  const top = t + 1 < tiers.length ? tiers[t + 1] - 1 : tiers[t];
+  return Math.min(replicaMemoryBytes(perf, module, tiers[t], inflight), replicaMemoryBytes(perf, module, top, inflight));
+}
+
+class TooMany extends Error {}
+
+export function enumeratePatterns(terms: BoundTerms, options: Partial<PatternOptions> = {}): PatternSet {
+  const opts = { ...DEFAULT_PATTERN_OPTIONS, ...options };
+  const perf = terms.perf;
+  const { cluster, model } = perf;
+  const capacity = cluster.gpu.memoryGiB * GiB;
+  const tiers = replicaTiers(terms.maxReplicas);
+  // Least bytes any replica of each module can hold: every tier's least, one microbatch in flight.
+  const least = new Map(perf.order.map((m) => [m, Math.min(...tiers.map((_, t) => tierBytes(perf, m, tiers, t, 1)))]));
+  // Explicit: modules whose memory can matter (≥ 2% of a GPU), and trainable modules whose replica count
+  // moves their own tail (sync + step) by more than 0.5% of the perfect-scaling bound.
+  const scale = lowerBoundMs(perf);
+  const tailRange = (m: string): number => {
+    const t = terms.modules.get(m)!;
+    if (!t.trainable) return 0;
+    return gradientSyncMs(perf, m, terms.maxReplicas, cluster.nodes > 1) + optimizerStepMs(perf, m, 1, 1) - t.ownTailMinMs;
+  };
+  const explicit = perf.order.filter((m) => least.get(m)! >= 0.02 * capacity || tailRange(m) > 0.005 * scale);
+  const implicit = perf.order.filter((m) => !explicit.includes(m));
+  const monotone = perf.order.every((m) => {
+    const t = terms.modules.get(m)!;
+    return t.forwardAt.every((v, i) => i === 0 || v <= t.forwardAt[i - 1] * (1 + 1e-12)) && t.backwardAt.every((v, i) => i === 0 || v <= t.backwardAt[i - 1] * (1 + 1e-12));
+  });
+  const sms = terms.levels.map((q) => smsFor(cluster, q));
+  const smCount = cluster.gpu.smCount;
+  const E = explicit.length;
+  // Slot types: a level and an explicit subset (the empty subset only when implicit modules exist).
+  const subsets: number[][] = [];
+  for (let mask = implicit.length > 0 ? 0 : 1; mask < 1 << E; mask++) subsets.push(explicit.map((_, i) => i).filter((i) => mask & (1 << i)));
+  const patterns: Pattern[] = [];
+  const notes: string[] = [];
+  const bytesCache = new Map<string, number>();
+  const bytesOf = (mi: number, t: number, j: number): number => {
+    const key = `${mi},${t},${j}`;
+    let v = bytesCache.get(key);
+    if (v === undefined) bytesCache.set(key, (v = tierBytes(perf, explicit[mi], tiers, t, j)));
+    return v;
+  };
+
+  /** Memory variants of a slot list: maximal in-flight vectors with their minimal tier requirements. */
+  const variantCache = new Map<string, MemoryVariant[]>();
+  const variantsOf = (slots: readonly Slot[]): MemoryVariant[] => {
+    // Memory depends on the slots' explicit modules, not on their levels.
+    const key = slots.map((s) => s.explicit.join('.')).join('|');
+    let cached = variantCache.get(key);
+    if (!cached) variantCache.set(key, (cached = computeVariants(slots)));
+    return cached;
+  };
+  const computeVariants = (slots: readonly Slot[]): MemoryVariant[] => {
+    const reps: { slot: number; mi: number }[] = [];
+    slots.forEach((s, si) => s.explicit.forEach((mi) => reps.push({ slot: si, mi })));
+    const base = baseBytes(slots.length);
+    const mods = [...new Set(reps.map((r) => r.mi))];
+    const out: { inflight: number[]; tierIdx: Map<number, number> }[] = [];
+    const fits = (inflight: number[], tierOf: Map<number, number>) =>
+      base + reps.reduce((s, r, i) => s + bytesOf(r.mi, tierOf.get(r.mi) ?? 0, inflight[i]), 0) <= capacity;
+    // The relaxation charges one microbatch in flight per replica (the least any replica holds).
+    const caps = reps.map(() => 1);
+    // Fast path: everything in flight at the fewest replicas fits, so one variant with no requirement.
+    if (fits(caps, new Map())) return [{ inflight: slots.map((s) => s.explicit.map(() => 1)), requires: new Map() }];
+    const inflight = reps.map(() => 1);
+    for (;;) {
+      // Minimal tier vectors for this in-flight vector (modules whose bytes do not depend on the tier stay at 0).
+      const idx = mods.map(() => 0);
+      const minimal: Map<number, number>[] = [];
+      for (;;) {
+        const tierOf = new Map(mods.map((m, i) => [m, idx[i]] as [number, number]));
+        if (fits(inflight, tierOf) && !minimal.some((v) => mods.every((m) => (v.get(m) ?? 0) <= tierOf.get(m)!))) minimal.push(tierOf);
+        let d = 0;
+        while (d < idx.length && ++idx[d] === tiers.length) idx[d++] = 0;
+        if (d === idx.length) break;
+      }
+      for (const tierIdx of minimal) out.push({ inflight: [...inflight], tierIdx });
+      let d = 0;
+      while (d < inflight.length && ++inflight[d] > caps[d]) inflight[d++] = 1;
+      if (d === inflight.length) break;
+    }
+    // Keep variants no other variant beats (more in flight everywhere, no more replicas required).
+    const kept = out.filter((a) => !out.some((b) => b !== a && b.inflight.every((v, i) => v >= a.inflight[i]) && mods.every((m) => (b.tierIdx.get(m) ?? 0) <= (a.tierIdx.get(m) ?? 0)) && (b.inflight.some((v, i) => v > a.inflight[i]) || mods.some((m) => (b.tierIdx.get(m) ?? 0) < (a.tierIdx.get(m) ?? 0)))));
+    return kept.map((v) => {
+      const perSlot = slots.map(() => [] as number[]);
+      reps.forEach((r, i) => perSlot[r.slot].push(v.inflight[i]));
+      const requires = new Map<number, number>();
+      for (const [m, t] of v.tierIdx) if (tiers[t] > 1) requires.set(m, tiers[t]);
+      return { inflight: perSlot, requires };
+    });
+  };
+
+  // Canonical multisets of slot types (level, subset) in non-increasing order, SMs within the GPU.
+  const types: Slot[] = [];
+  for (let l = terms.levels.length - 1; l >= 0; l--) for (const s of subsets) types.push({ level: l, explicit: s });
+  const chosen: Slot[] = [];
+  const visit = (from: number, used: number): void => {
+    if (chosen.length > 0) {
+      const free = smCount - used;
+      // Maximal only: a slot could be raised one level within the free SMs → dominated (times never grow with the quota).
+      const raisable = monotone && chosen.some((s) => s.level + 1 < sms.length && sms[s.level + 1] - sms[s.level] <= free);
+      if (!raisable) {
+        for (const variant of variantsOf(chosen)) {
+          if (patterns.length >= opts.maxPatterns) throw new TooMany();
+          patterns.push({ id: patterns.length, slots: [...chosen], variant, smUsed: used });
+        }
+      }
+    }
+    if (chosen.length === opts.maxSlots) return;
+    for (let i = from; i < types.length; i++) {
+      const t = types[i];
+      if (used + sms[t.level] > smCount) continue;
+      chosen.push(t);
+      visit(i, used + sms[t.level]);
+      chosen.pop();
+    }
+  };
+  try {
+    visit(0, 0);
+  } catch (e) {
+    if (!(e instanceof TooMany)) throw e;
+    throw new MosaicError('E_INPUT', `more than ${opts.maxPatterns} GPU patterns for ${model.name} on ${cluster.name} (${E} explicit modules, ${terms.levels.length} quota levels, ${opts.maxSlots} slots); lower --max-slots`);
+  }
+  if (!monotone) notes.push('some module runs slower at a larger quota, so patterns with free SMs are kept');
+  return { patterns, explicit, implicit, tiers, maximalOnly: monotone, notes };
+}
