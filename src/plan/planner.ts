@@ -58,7 +58,7 @@ export function spaceDescription(perf: PerfModel, maxSlots: number): string {
 function planningBound(perf: PerfModel, exact: ExactResult | undefined): Omit<PlanningBound, 'gap'> {
   const space = spaceDescription(perf, DEFAULT_MAX_SLOTS);
   if (!exact || exact.stopped === 'patterns') return { boundMs: exact?.boundMs ?? lowerBoundMs(perf) + (perf.engineCosts?.perGraphMs ?? 0), space, method: 'perfect scaling (no exact search run)' };
-  const method = exact.stopped === 'gap' ? 'relaxation: gap target met' : exact.stopped === 'timeLimit' ? 'relaxation: time limit' : 'relaxation: trial budget spent';
+  const method = ({ gap: 'relaxation: gap target met', bracketed: 'relaxation: optimum bracketed', timeLimit: 'relaxation: time limit', trials: 'relaxation: trial budget spent' } as const)[exact.stopped];
   return { boundMs: exact.boundMs, space, method };
 }
 

@@ -27,7 +27,7 @@ export type PlanningBound = {
   readonly boundMs: number;
   readonly gap: number;
   readonly space: string;
-  readonly method: 'relaxation: gap target met' | 'relaxation: trial budget spent' | 'relaxation: time limit' | 'perfect scaling (no exact search run)';
+  readonly method: 'relaxation: gap target met' | 'relaxation: optimum bracketed' | 'relaxation: trial budget spent' | 'relaxation: time limit' | 'perfect scaling (no exact search run)';
 };
 
 export type PlanSlot = {

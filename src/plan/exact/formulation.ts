@@ -33,7 +33,8 @@ export function formulate(terms: BoundTerms, set: PatternSet, T: number, maxLamb
   const B = model.batch.global / model.batch.micro;
   const trainable = new Set(model.modules.filter((m) => m.trainable).map((m) => m.name));
   const nName = (p: number) => `n[p${p}]`;
-  const xName = (p: number, s: number, m: string) => `x[p${p},s${s},${m}]`;
+  const index = new Map(perf.order.map((m, i) => [m, i]));
+  const xName = (p: number, s: number, m: string) => `x[p${p},s${s},m${index.get(m)}]`;
   const yName = (m: string, c: number) => `y[${m},c${c}]`;
   const hosts = (p: Pattern, s: number) => [...p.slots[s].explicit.map((i) => set.explicit[i]), ...set.implicit];
   const b = new ModelBuilder('mosaic_bound');
@@ -58,15 +59,25 @@ export function formulate(terms: BoundTerms, set: PatternSet, T: number, maxLamb
   const leastStep = (m: string, q: number, c?: TailClass): number => (trainable.has(m) ? optimizerStepMs(perf, m, c ? c.hi : terms.maxReplicas, q) : 0);
   const window = T - terms.fixedMs;
 
-  const n = set.patterns.map((p) => b.addVariable(nName(p.id), { upper: G, integer: true }));
+  // A pattern one of whose explicit replicas cannot finish even one microbatch by T (in any class) must
+  // have n = 0: it is left out of this T's model (presolve would drop it; the smaller text parses faster).
+  const capAt = (m: string, level: number, c?: TailClass) => {
+    const mt = terms.modules.get(m)!;
+    return Math.floor((window - mt.headMs - tailOf(m, terms.levels[level], c)) / (mt.forwardAt[level] + mt.backwardAt[level]) + 1e-9);
+  };
+  const usable = set.patterns.filter((p) =>
+    p.slots.every((slot) => slot.explicit.every((i) => (classes.get(set.explicit[i]) ?? [undefined]).some((c) => capAt(set.explicit[i], slot.level, c) >= 1))),
+  );
+  const nVar = new Map(usable.map((p) => [p.id, b.addVariable(nName(p.id), { upper: G, integer: true })]));
+  const n = (id: number): string => nVar.get(id)!;
   const lambda = b.addVariable('lambda', { lower: 1, upper: maxLambda });
   // (1) at most G GPUs
-  b.addRow('gpus', n.map((variable) => ({ variable, coefficient: 1 })), { upper: G });
+  b.addRow('gpus', [...nVar.values()].map((variable) => ({ variable, coefficient: 1 })), { upper: G });
   const cover = new Map<string, Term[]>(perf.order.map((m) => [m, []]));
   // Per class module and pattern hosting it: GPUs of the pattern whose module m is in class c.
   const nc = new Map<string, string[]>();
   const ncName = (m: string, p: number, c: number) => `nc[${m},p${p},c${c}]`;
-  for (const p of set.patterns) {
+  for (const p of usable) {
     const q = (s: number) => terms.levels[p.slots[s].level];
     const mods = new Set(p.slots.flatMap((s) => s.explicit.map((i) => set.explicit[i])));
     for (const m of mods) {
@@ -75,14 +86,14 @@ export function formulate(terms: BoundTerms, set: PatternSet, T: number, maxLamb
       const vars = cs.map((_, c) => b.addVariable(ncName(m, p.id, c)));
       nc.set(`${m}|${p.id}`, vars);
       // (6) the pattern's GPUs split over m's classes
-      b.addRow(`split[${m},p${p.id}]`, [...vars.map((variable) => ({ variable, coefficient: 1 })), { variable: n[p.id], coefficient: -1 }], { lower: 0, upper: 0 });
+      b.addRow(`split[${m},p${p.id}]`, [...vars.map((variable) => ({ variable, coefficient: 1 })), { variable: n(p.id), coefficient: -1 }], { lower: 0, upper: 0 });
     }
     // Terms "Σ_c coefficient(c) · nc[m,p,c]", or "coefficient · n[p]" for a module with one class.
     const perClass = (m: string, coefficient: (c?: TailClass) => number): Term[] => {
       const vars = nc.get(`${m}|${p.id}`);
       const cs = classes.get(m);
       if (vars && cs) return vars.map((variable, c) => ({ variable, coefficient: coefficient(cs[c]) }));
-      return [{ variable: n[p.id], coefficient: coefficient(cs?.[0]) }];
+      return [{ variable: n(p.id), coefficient: coefficient(cs?.[0]) }];
     };
     p.slots.forEach((slot, s) => {
       const level = slot.level;
@@ -95,18 +106,20 @@ export function formulate(terms: BoundTerms, set: PatternSet, T: number, maxLamb
         const x = b.addVariable(xName(p.id, s, m));
         work.push({ variable: x, coefficient: d(m) });
         cover.get(m)!.push({ variable: x, coefficient: 1 });
-        const capOf = (c?: TailClass) => Math.max(0, Math.floor((window - terms.modules.get(m)!.headMs - tailOf(m, q(s), c)) / d(m) + 1e-9));
+        const capOf = (c?: TailClass) => Math.max(0, capAt(m, level, c));
         // (4) per replica: its start, its microbatches and what must follow its last task fit in T
-        b.addRow(`cap[p${p.id},s${s},${m}]`, [{ variable: x, coefficient: 1 }, ...perClass(m, capOf).map((t) => ({ ...t, coefficient: -t.coefficient }))], { upper: 0 });
+        // (left out where every class allows B or more per GPU: the row could not bind, so dropping it keeps the relaxation exact)
+        const caps = perClass(m, capOf);
+        if (caps.some((t) => t.coefficient < B)) b.addRow(`cap[p${p.id},s${s},m${index.get(m)}]`, [{ variable: x, coefficient: 1 }, ...caps.map((t) => ({ ...t, coefficient: -t.coefficient }))], { upper: 0 });
         // (5) an explicit replica runs at least one microbatch
-        if (explicitHere.has(m)) b.addRow(`one[p${p.id},s${s},${m}]`, [{ variable: x, coefficient: 1 }, { variable: n[p.id], coefficient: -1 }], { lower: 0 });
+        if (explicitHere.has(m)) b.addRow(`one[p${p.id},s${s},m${index.get(m)}]`, [{ variable: x, coefficient: 1 }, { variable: n(p.id), coefficient: -1 }], { lower: 0 });
       }
       // (3a) per slot: start, all work, then the optimizer steps of its explicit trainable modules
       const steps: Term[] = [...explicitHere].filter((m) => trainable.has(m)).flatMap((m) => perClass(m, (c) => leastStep(m, q(s), c)));
-      b.addRow(`slot[p${p.id},s${s}]`, [...work, ...steps, { variable: n[p.id], coefficient: -(window - head) }], { upper: 0 });
+      b.addRow(`slot[p${p.id},s${s}]`, [...work, ...steps, { variable: n(p.id), coefficient: -(window - head) }], { upper: 0 });
       // (3b) per slot: start, all work, then the least tail of whichever module ends it
       const after = Math.min(...mods.map((m) => Math.min(...(classes.get(m) ?? [undefined]).map((c) => tailOf(m, q(s), c)))));
-      b.addRow(`slotTail[p${p.id},s${s}]`, [...work, { variable: n[p.id], coefficient: -(window - head - after) }], { upper: 0 });
+      b.addRow(`slotTail[p${p.id},s${s}]`, [...work, { variable: n(p.id), coefficient: -(window - head - after) }], { upper: 0 });
     });
   }
   // (2) every module's microbatches are covered (λ ≥ 1 is the bound's question; λ > 1 is slack for decoding)
@@ -115,14 +128,14 @@ export function formulate(terms: BoundTerms, set: PatternSet, T: number, maxLamb
   // Replica counts of explicit modules: R_m = Σ_p (slots of p hosting m) · n_p.
   const replicaTerms = (m: string): Term[] => {
     const mi = set.explicit.indexOf(m);
-    return set.patterns.flatMap((p) => {
+    return usable.flatMap((p) => {
       const mult = p.slots.filter((s) => s.explicit.includes(mi)).length;
-      return mult > 0 ? [{ variable: n[p.id], coefficient: mult }] : [];
+      return mult > 0 ? [{ variable: n(p.id), coefficient: mult }] : [];
     });
   };
   const gpuTerms = (m: string): Term[] => {
     const mi = set.explicit.indexOf(m);
-    return set.patterns.filter((p) => p.slots.some((s) => s.explicit.includes(mi))).map((p) => ({ variable: n[p.id], coefficient: 1 }));
+    return usable.filter((p) => p.slots.some((s) => s.explicit.includes(mi))).map((p) => ({ variable: n(p.id), coefficient: 1 }));
   };
   for (const [m, cs] of classes) {
     const R = replicaTerms(m);
@@ -137,7 +150,7 @@ export function formulate(terms: BoundTerms, set: PatternSet, T: number, maxLamb
     // (7) one class per module
     b.addRow(`class[${m}]`, y.map((variable) => ({ variable, coefficient: 1 })), { lower: 1, upper: 1 });
     cs.forEach((_, ci) => {
-      const vars = set.patterns.flatMap((p) => (nc.has(`${m}|${p.id}`) ? [nc.get(`${m}|${p.id}`)![ci]] : []));
+      const vars = usable.flatMap((p) => (nc.has(`${m}|${p.id}`) ? [nc.get(`${m}|${p.id}`)![ci]] : []));
       // (7) only the chosen class carries GPUs
       b.addRow(`use[${m},c${ci}]`, [...vars.map((variable) => ({ variable, coefficient: 1 })), { variable: y[ci], coefficient: -G }], { upper: 0 });
     });
@@ -152,13 +165,13 @@ export function formulate(terms: BoundTerms, set: PatternSet, T: number, maxLamb
   }
   // (9) memory tiers: a pattern needing module m to have ≥ k replicas is used only if it has them
   const tierPairs = new Map<string, Set<number>>();
-  for (const p of set.patterns) for (const [mi, k] of p.variant.requires) tierPairs.set(set.explicit[mi], (tierPairs.get(set.explicit[mi]) ?? new Set()).add(k));
+  for (const p of usable) for (const [mi, k] of p.variant.requires) tierPairs.set(set.explicit[mi], (tierPairs.get(set.explicit[mi]) ?? new Set()).add(k));
   for (const [m, ks] of tierPairs) {
     const mi = set.explicit.indexOf(m);
     for (const k of [...ks].sort((a, c) => a - c)) {
       const w = b.addVariable(`w[${m},r${k}]`, { upper: 1, integer: true });
       b.addRow(`tierR[${m},r${k}]`, [...replicaTerms(m), { variable: w, coefficient: -k }], { lower: 0 });
-      const users = set.patterns.filter((p) => p.variant.requires.get(mi) === k).map((p) => ({ variable: n[p.id], coefficient: 1 }));
+      const users = usable.filter((p) => p.variant.requires.get(mi) === k).map((p) => ({ variable: n(p.id), coefficient: 1 }));
       b.addRow(`tier[${m},r${k}]`, [...users, { variable: w, coefficient: -G }], { upper: 0 });
     }
   }

@@ -7,7 +7,6 @@
  * the plan's, so the relaxation's optimum bounds every plan.
  */
 
-import { MosaicError } from '../../errors';
 import { GiB, replicaMemoryBytes, WORKSPACE_BYTES_PER_GPU, WORKSPACE_BYTES_PER_SLOT } from '../../perf/memory';
 import type { PerfModel } from '../../perf/perf-model';
 import { smsFor } from '../../perf/timing';
@@ -53,11 +52,13 @@ export type PatternSet = {
 
 export type PatternOptions = {
   readonly maxSlots: number;
-  /** Above this many patterns the enumeration stops with a note; the caller coarsens. */
+  /** Above this many patterns the enumeration throws `TooManyPatterns`. */
   readonly maxPatterns: number;
+  /** Modules to keep implicit whatever their memory or tail (the caller's fallback). */
+  readonly implicit: readonly string[];
 };
 
-export const DEFAULT_PATTERN_OPTIONS: PatternOptions = { maxSlots: 4, maxPatterns: 6000 };
+export const DEFAULT_PATTERN_OPTIONS: PatternOptions = { maxSlots: 4, maxPatterns: 2500, implicit: [] };
 
 export const baseBytes = (slots: number): number => WORKSPACE_BYTES_PER_GPU + WORKSPACE_BYTES_PER_SLOT * Math.max(0, slots - 1);
 
@@ -80,25 +81,31 @@ function tierBytes(perf: PerfModel, module: string, tiers: readonly number[], t:
   return Math.min(replicaMemoryBytes(perf, module, tiers[t], inflight), replicaMemoryBytes(perf, module, top, inflight));
 }
 
-class TooMany extends Error {}
+/** Thrown when the enumeration passes `maxPatterns`; `explicit` lists the explicit modules, least significant first. */
+export class TooManyPatterns extends Error {
+  constructor(readonly explicit: readonly string[]) {
+    super('too many GPU patterns');
+  }
+}
 
 export function enumeratePatterns(terms: BoundTerms, options: Partial<PatternOptions> = {}): PatternSet {
   const opts = { ...DEFAULT_PATTERN_OPTIONS, ...options };
   const perf = terms.perf;
-  const { cluster, model } = perf;
+  const { cluster } = perf;
   const capacity = cluster.gpu.memoryGiB * GiB;
   const tiers = replicaTiers(terms.maxReplicas);
   // Least bytes any replica of each module can hold: every tier's least, one microbatch in flight.
   const least = new Map(perf.order.map((m) => [m, Math.min(...tiers.map((_, t) => tierBytes(perf, m, tiers, t, 1)))]));
-  // Explicit: modules whose memory can matter (≥ 2% of a GPU), and trainable modules whose replica count
-  // moves their own tail (sync + step) by more than 0.5% of the perfect-scaling bound.
+  // Explicit: modules whose memory can matter (≥ 10% of a GPU), and trainable modules whose replica count
+  // moves their own tail (sync + step) by more than 1% of the perfect-scaling bound. Others are implicit:
+  // valid either way, only looser where an implicit module's memory or tail would have decided.
   const scale = lowerBoundMs(perf);
   const tailRange = (m: string): number => {
     const t = terms.modules.get(m)!;
     if (!t.trainable) return 0;
     return gradientSyncMs(perf, m, terms.maxReplicas, cluster.nodes > 1) + optimizerStepMs(perf, m, 1, 1) - t.ownTailMinMs;
   };
-  const explicit = perf.order.filter((m) => least.get(m)! >= 0.02 * capacity || tailRange(m) > 0.005 * scale);
+  const explicit = perf.order.filter((m) => !opts.implicit.includes(m) && (least.get(m)! >= 0.1 * capacity || tailRange(m) > 0.01 * scale));
   const implicit = perf.order.filter((m) => !explicit.includes(m));
   const monotone = perf.order.every((m) => {
     const t = terms.modules.get(m)!;
@@ -180,7 +187,7 @@ export function enumeratePatterns(terms: BoundTerms, options: Partial<PatternOpt
       const raisable = monotone && chosen.some((s) => s.level + 1 < sms.length && sms[s.level + 1] - sms[s.level] <= free);
       if (!raisable) {
         for (const variant of variantsOf(chosen)) {
-          if (patterns.length >= opts.maxPatterns) throw new TooMany();
+          if (patterns.length >= opts.maxPatterns) throw new TooManyPatterns([...explicit].sort((a, b) => least.get(a)! - least.get(b)!));
           patterns.push({ id: patterns.length, slots: [...chosen], variant, smUsed: used });
         }
       }
@@ -194,12 +201,7 @@ export function enumeratePatterns(terms: BoundTerms, options: Partial<PatternOpt
       chosen.pop();
     }
   };
-  try {
-    visit(0, 0);
-  } catch (e) {
-    if (!(e instanceof TooMany)) throw e;
-    throw new MosaicError('E_INPUT', `more than ${opts.maxPatterns} GPU patterns for ${model.name} on ${cluster.name} (${E} explicit modules, ${terms.levels.length} quota levels, ${opts.maxSlots} slots); lower --max-slots`);
-  }
+  visit(0, 0);
   if (!monotone) notes.push('some module runs slower at a larger quota, so patterns with free SMs are kept');
   return { patterns, explicit, implicit, tiers, maximalOnly: monotone, notes };
 }

@@ -6,7 +6,6 @@
  * trial budget is spent, or at the time limit, and says which.
  */
 
-import { MosaicError } from '../../errors';
 import { solveWithFallback, type BackendName } from '../../../solver/backends';
 import type { PerfModel } from '../../perf/perf-model';
 import { lowerBoundMs } from '../../perf/lower-bound';
@@ -15,7 +14,7 @@ import { scorePlacement } from '../make-plan';
 import { capacityBytes } from '../fits';
 import { decodeSolution } from './decode';
 import { formulate } from './formulation';
-import { enumeratePatterns, type PatternSet } from './patterns';
+import { enumeratePatterns, TooManyPatterns, type PatternSet } from './patterns';
 import { boundTerms, type BoundTerms } from './terms';
 
 export type ExactOptions = {
@@ -27,9 +26,13 @@ export type ExactOptions = {
   /** Most trial times T (default 10). */
   readonly maxTrials: number;
   readonly maxSlots: number;
+  /** Stop once the relaxation's optimum is known within this relative width (default 0.002). */
+  readonly bracket: number;
+  /** Most GPU patterns in the relaxation (default 2500). */
+  readonly maxPatterns: number;
 };
 
-export const DEFAULT_EXACT_OPTIONS: ExactOptions = { solver: 'highs', timeLimitMs: 10000, targetGap: 0.005, maxTrials: 10, maxSlots: 4 };
+export const DEFAULT_EXACT_OPTIONS: ExactOptions = { solver: 'highs', timeLimitMs: 10000, targetGap: 0.005, maxTrials: 10, maxSlots: 4, bracket: 0.002, maxPatterns: 2500 };
 
 export type Trial = {
   readonly T: number;
@@ -49,7 +52,7 @@ export type ExactResult = {
   readonly patterns: number;
   readonly explicit: readonly string[];
   /** Why the search stopped. */
-  readonly stopped: 'gap' | 'trials' | 'timeLimit' | 'patterns';
+  readonly stopped: 'gap' | 'trials' | 'timeLimit' | 'patterns' | 'bracketed';
   readonly notes: readonly string[];
   readonly terms: BoundTerms;
   readonly set: PatternSet;
@@ -65,14 +68,25 @@ export async function exactSearch(perf: PerfModel, incumbentMs: number, options:
   const deadline = started + opts.timeLimitMs;
   const terms = boundTerms(perf, opts.maxSlots);
   let lo = lowerBoundMs(perf) + terms.fixedMs;
-  let set: PatternSet;
-  try {
-    set = enumeratePatterns(terms, { maxSlots: opts.maxSlots });
-  } catch (err) {
-    if (!(err instanceof MosaicError)) throw err;
-    const empty: PatternSet = { patterns: [], explicit: [], implicit: perf.order, tiers: [1], maximalOnly: true, notes: [] };
-    return { boundMs: lo, candidates: [], trials: [], patterns: 0, explicit: [], stopped: 'patterns', notes: [`no exact search: ${err.message}; the bound is perfect scaling`], terms, set: empty };
+  // Too many patterns: the least significant explicit module becomes implicit (its memory and replica
+  // count no longer tracked, a valid but looser relaxation), and the enumeration is tried again.
+  let set: PatternSet | undefined;
+  const demoted: string[] = [];
+  for (;;) {
+    try {
+      set = enumeratePatterns(terms, { maxSlots: opts.maxSlots, maxPatterns: opts.maxPatterns, implicit: demoted });
+      break;
+    } catch (err) {
+      if (!(err instanceof TooManyPatterns)) throw err;
+      if (err.explicit.length === 0) break;
+      demoted.push(err.explicit[0]);
+    }
   }
+  if (!set) {
+    const empty: PatternSet = { patterns: [], explicit: [], implicit: perf.order, tiers: [1], maximalOnly: true, notes: [] };
+    return { boundMs: lo, candidates: [], trials: [], patterns: 0, explicit: [], stopped: 'patterns', notes: [`no exact search: more than ${opts.maxPatterns} GPU patterns even with every module implicit; the bound is perfect scaling`], terms, set: empty };
+  }
+  if (demoted.length > 0) set = { ...set, notes: [...set.notes, `to stay under ${opts.maxPatterns} patterns the bound does not track the memory and replica count of ${demoted.join(', ')} (a valid, looser relaxation)`] };
   const notes: string[] = [...set.notes];
   const capacity = capacityBytes(perf);
   let best = incumbentMs;
@@ -92,12 +106,16 @@ export async function exactSearch(perf: PerfModel, incumbentMs: number, options:
       break;
     }
     const top = Math.min(best, feasibleAt);
-    // First ask at the target itself (one infeasible answer proves the goal); then bisect geometrically.
-    const T = k === 0 && Number.isFinite(best) ? best / (1 + opts.targetGap) : Number.isFinite(top) ? Math.sqrt(lo * top) : lo * 2;
-    if (!(T > lo)) {
-      stopped = 'gap';
+    // Stop once the relaxation's own optimum is bracketed within `bracket`: lower trial times cannot
+    // raise the bound much and higher ones propose nothing new.
+    if (Number.isFinite(feasibleAt) && feasibleAt <= lo * (1 + opts.bracket)) {
+      stopped = 'bracketed';
       break;
     }
+    // First ask at the target gap below the best plan (one infeasible answer proves it), then 3%, 10%,
+    // 30% below it while the relaxation stays feasible, then bisect geometrically.
+    const steps = [opts.targetGap, 0.03, 0.1, 0.3];
+    const T = Number.isFinite(best) && k < steps.length && trials.every((t) => t.outcome === 'feasible') ? Math.max(lo * (1 + 1e-6), top / (1 + steps[k])) : Number.isFinite(top) ? Math.sqrt(lo * top) : lo * 2;
     const f = formulate(terms, set, T);
     if (f.impossible) {
       trials.push({ T, outcome: 'infeasible', solveMs: 0, message: f.impossible });
