@@ -4,6 +4,10 @@ import { simulateIteration } from '../src/perf/simulate';
 import { planLowerBound } from '../src/plan/exact/plan-bound';
 import { boundTerms } from '../src/plan/exact/terms';
 import { rng } from './helpers/fixtures';
+import { exactSearch } from '../src/plan/exact/search';
+import { heuristicSeeds } from '../src/plan/ilp';
+import { capacityBytes } from '../src/plan/fits';
+import { planMemoryBytes } from '../src/perf/memory';
 import { randomPlan, tinyInstance } from './helpers/random-instances';
 
 describe('lower bound of a plan (src/plan/exact/plan-bound.ts)', function () {
@@ -30,5 +34,30 @@ describe('lower bound of a plan (src/plan/exact/plan-bound.ts)', function () {
     expect(checked).to.equal(1200);
     // The bound is not vacuous: on some plan it is within 1% of the simulation.
     expect(tightest).to.be.below(1.01);
+  });
+});
+
+describe('bound over the plan space (src/plan/exact/search.ts)', function () {
+  this.timeout(600000);
+  it('no random valid plan simulates faster than the proven bound: 1,200 plans that fit in memory, 20 random instances', async () => {
+    let checked = 0;
+    for (let seed = 100; seed < 120; seed++) {
+      const { model, cluster } = tinyInstance(seed);
+      const perf = buildPerfModel(model, cluster);
+      const seeds = heuristicSeeds(perf, 4);
+      const exact = await exactSearch(perf, seeds.best?.scored.simulation.iterationMs ?? Infinity, { timeLimitMs: 4000 });
+      const capacity = capacityBytes(perf);
+      const random = rng(5000 + seed);
+      for (let k = 0, tries = 0; k < 60 && tries < 20000; tries++) {
+        const plan = randomPlan(model, cluster, random);
+        if (!plan || Math.max(...planMemoryBytes(perf, plan.gpus, plan.replicas)) > capacity) continue;
+        k++;
+        const sim = simulateIteration(perf, plan.gpus, plan.replicas);
+        expect(exact.boundMs, `seed ${seed} plan ${k}`).to.be.at.most(sim.iterationMs * (1 + 1e-9));
+        checked++;
+      }
+      if (seeds.best) expect(exact.boundMs).to.be.at.most(seeds.best.scored.simulation.iterationMs * (1 + 1e-9));
+    }
+    expect(checked).to.be.at.least(1000);
   });
 });

@@ -9,6 +9,7 @@ import { batchCommand } from './batch';
 import { mergeCommand } from './merge';
 import { profileCommand } from './profile';
 import { calibrateCommand } from './calibrate';
+import { scoreCommand } from './score';
 
 /** The CLI only translates flags to typed options and prints; the library never exits the process. */
 export function buildProgram(): Command {
@@ -25,6 +26,7 @@ export function buildProgram(): Command {
     .addCommand(profileCommand().exitOverride())
     .addCommand(calibrateCommand().exitOverride())
     .addCommand(compareCommand().exitOverride())
+    .addCommand(scoreCommand().exitOverride())
     .addHelpText('after', `
 Start here:
   $ mosaic plan --model llava-1.5-7b --cluster h100-1x8

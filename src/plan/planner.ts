@@ -87,6 +87,7 @@ export async function planModel(model: ModelSpec, cluster: ClusterSpec, profile:
     plans.push(plan);
   }
 
+  let exact: ExactResult | undefined;
   let heuristicMs: number | undefined;
   let heuristic: Plan | undefined;
   let ilp: IlpSummary | undefined;
@@ -104,8 +105,15 @@ export async function planModel(model: ModelSpec, cluster: ClusterSpec, profile:
     }
     if (opts.method === 'ilp' || opts.method === 'all') {
       const ilpStarted = process.hrtime.bigint();
+      // The exact search on the simulated time first (it proves the bound), with 70% of the time limit;
+      // then the throughput ILP proposes more candidates in what is left (at least 1 s).
+      const incumbent = Math.min(Infinity, ...plans.map((p) => p.prediction.iterationMs));
+      exact = await exactSearch(perf, incumbent, { solver: opts.solver, timeLimitMs: 0.7 * opts.timeLimitSeconds * 1000, maxSlots: DEFAULT_MAX_SLOTS });
+      const fastest = exact.candidates.reduce<ScoredLayout | undefined>((a, c) => (!a || c.simulation.iterationMs < a.simulation.iterationMs ? c : a), undefined);
+      if (fastest) plans.push(toPlan(perf, fastest, 'ilp', profile));
+      const left = Math.max(1, opts.timeLimitSeconds - elapsedMs(ilpStarted) / 1000);
       if (opts.dumpLp) lpText = toLpText(ilpStats(perf).info.model);
-      const r = await planIlp(perf, { solver: opts.solver, timeLimitSeconds: opts.timeLimitSeconds, seeds: seeds.layouts, ...(profile ? { profile } : {}) });
+      const r = await planIlp(perf, { solver: opts.solver, timeLimitSeconds: left, seeds: seeds.layouts, ...(profile ? { profile } : {}) });
       ilpMs = elapsedMs(ilpStarted);
       if ('infeasible' in r) {
         if (plans.length === 0) throw new MosaicError('E_INFEASIBLE', r.infeasible);
@@ -123,13 +131,6 @@ export async function planModel(model: ModelSpec, cluster: ClusterSpec, profile:
         plans.push(r.best.plan);
       }
     }
-  }
-  let exact: ExactResult | undefined;
-  if (opts.method === 'ilp' || opts.method === 'all') {
-    const incumbent = Math.min(Infinity, ...plans.map((p) => p.prediction.iterationMs));
-    exact = await exactSearch(perf, incumbent, { solver: opts.solver, timeLimitMs: opts.timeLimitSeconds * 1000, maxSlots: DEFAULT_MAX_SLOTS });
-    const fastest = exact.candidates.reduce<ScoredLayout | undefined>((a, c) => (!a || c.simulation.iterationMs < a.simulation.iterationMs ? c : a), undefined);
-    if (fastest) plans.push(toPlan(perf, fastest, 'ilp', profile));
   }
   if (plans.length === 0) {
     const reasons = baselines.map((b) => ('reason' in b ? `${b.name}: ${b.reason}` : '')).filter(Boolean);

@@ -118,3 +118,17 @@ export function randomPlan(model: ModelSpec, cluster: ClusterSpec, random: () =>
   }
   return { gpus, replicas };
 }
+
+/** A tiny single-node instance small enough for `bruteForcePlans`: 2 GPUs, 2–3 modules, 3 quota levels, 2–4 microbatches. */
+export function bruteInstance(seed: number): Instance {
+  const base = tinyInstance(seed);
+  const random = rng(seed * 7919);
+  const modules = base.model.modules.slice(0, random() < 0.7 ? 2 : 3).map((m, i, all) => ({ ...m, inputs: m.inputs.filter((n) => all.some((o) => o.name === n)), ...(i > 0 && m.inputs.every((n) => !all.some((o) => o.name === n)) ? { inputs: [all[0].name] } : {}) }));
+  const microbatches = modules.length === 3 ? 2 + Math.floor(random() * 2) : 2 + Math.floor(random() * 3);
+  const micro = base.model.batch.micro;
+  return {
+    seed,
+    model: { ...base.model, modules, batch: { global: micro * microbatches, micro } },
+    cluster: { ...base.cluster, nodes: 1, gpusPerNode: 2, gpu: { ...base.cluster.gpu, smCount: 24 } },
+  };
+}
