@@ -3,26 +3,22 @@
  * speedup of the heuristic plan over the best temporal baseline. The global batch is scaled with the
  * cluster (model batch × GPUs / 8) so that 128 GPUs have work; figures are from one run on this machine.
  */
-import * as path from 'path';
-import * as fs from 'fs';
+import { bundledFiles, scaledBatch } from './cases';
 import { planModel } from '../src/plan/planner';
 import { loadCluster, loadModel } from '../src/spec/load';
 import { MosaicError } from '../src/errors';
 import type { Plan } from '../src/spec/plan';
 
-const root = path.resolve(__dirname, '../..');
-const list = (kind: string) => fs.readdirSync(path.join(root, 'datasets', kind)).filter((f) => f.endsWith('.json')).sort().map((f) => path.join(root, 'datasets', kind, f));
 
 async function main(): Promise<void> {
 const rows: string[][] = [['model', 'cluster', 'GPUs', 'batch', 'best baseline', 'baseline ms', 'heuristic ms', 'speedup', 'vs bound', 'plan ms', 'heuristic layout (GPU 0)']];
 // builtin-mm is the CPU engine's toy (tens of thousands of parameters): planning it for GPU clusters measures nothing.
-for (const mf of list('models').filter((f) => !f.endsWith('builtin-mm.json'))) {
-  for (const cf of list('clusters')) {
+for (const mf of bundledFiles('models').filter((f) => !f.endsWith('builtin-mm.json'))) {
+  for (const cf of bundledFiles('clusters')) {
     const base = loadModel(mf);
     const cluster = loadCluster(cf);
     const gpus = cluster.nodes * cluster.gpusPerNode;
-    const global = Math.max(base.batch.global, Math.round((base.batch.global * gpus) / 8 / base.batch.micro) * base.batch.micro);
-    const model = { ...base, batch: { ...base.batch, global } };
+    const model = scaledBatch(base, cluster);
     try {
       const t0 = process.hrtime.bigint();
       const r = await planModel(model, cluster, undefined, { method: 'heuristic' });
@@ -31,7 +27,7 @@ for (const mf of list('models').filter((f) => !f.endsWith('builtin-mm.json'))) {
       const best = fitted.reduce((a, b) => (b.plan.prediction.iterationMs < a.plan.prediction.iterationMs ? b : a));
       const h = r.plans.find((p) => p.provenance.startsWith('heuristic:'))!;
       rows.push([
-        model.name, cluster.name, String(gpus), String(global), best.name,
+        model.name, cluster.name, String(gpus), String(model.batch.global), best.name,
         best.plan.prediction.iterationMs.toFixed(1), h.prediction.iterationMs.toFixed(1),
         (best.plan.prediction.iterationMs / h.prediction.iterationMs).toFixed(3) + 'x',
         (h.prediction.iterationMs / h.prediction.lowerBoundMs).toFixed(3),
@@ -40,7 +36,7 @@ for (const mf of list('models').filter((f) => !f.endsWith('builtin-mm.json'))) {
       ]);
     } catch (err) {
       if (!(err instanceof MosaicError)) throw err;
-      rows.push([model.name, cluster.name, String(gpus), String(global), `does not fit: ${err.lines[0].slice(0, 90)}`]);
+      rows.push([model.name, cluster.name, String(gpus), String(model.batch.global), `does not fit: ${err.lines[0].slice(0, 90)}`]);
     }
   }
 }

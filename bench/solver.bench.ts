@@ -7,30 +7,17 @@
  *
  *   node dist/bench/solver.bench.js [--time-limit S] [--backends glpk,jslp] [--only SUBSTRING] [--cutoff-row]
  */
-import * as fs from 'fs';
-import * as path from 'path';
+import { arg, bundledFiles, scaledBatch } from './cases';
 import { buildPerfModel, type PerfModel } from '../src/perf/perf-model';
 import { heuristicSeeds, ilpStats, layoutTheta, planIlp } from '../src/plan/ilp';
 import { loadCluster, loadModel } from '../src/spec/load';
 import type { ClusterSpec, ModelSpec } from '../src/spec/types';
 import type { BackendName } from '../solver/backends';
 
-const root = path.resolve(__dirname, '../..');
-const list = (kind: string) => fs.readdirSync(path.join(root, 'datasets', kind)).filter((f) => f.endsWith('.json')).sort().map((f) => path.join(root, 'datasets', kind, f));
-const arg = (name: string): string | undefined => {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-};
 const timeLimitSeconds = Number(arg('--time-limit') ?? 10);
 const backends = (arg('--backends') ?? 'highs,glpk,jslp').split(',') as BackendName[];
 const only = arg('--only');
 const cutoffAsRow = process.argv.includes('--cutoff-row');
-
-function scaled(base: ModelSpec, cluster: ClusterSpec): ModelSpec {
-  const gpus = cluster.nodes * cluster.gpusPerNode;
-  const global = Math.max(base.batch.global, Math.round((base.batch.global * gpus) / 8 / base.batch.micro) * base.batch.micro);
-  return { ...base, batch: { ...base.batch, global } };
-}
 
 /**
  * The synthetic scale-ups get one microbatch per GPU: the ILP's size does not depend on the batch, and
@@ -46,12 +33,12 @@ function scaleUp(h100: ClusterSpec, nodes: number): ClusterSpec {
 
 async function main(): Promise<void> {
   // builtin-mm is the CPU engine's toy (tens of thousands of parameters): planning it for GPU clusters measures nothing.
-  const models = list('models').map(loadModel).filter((m) => m.name !== 'builtin-mm');
+  const models = bundledFiles('models').map(loadModel).filter((m) => m.name !== 'builtin-mm');
   process.stdout.write('builtin-mm (the CPU engine\'s toy model) is left out: see bench:engine\n');
-  const clusters = list('clusters').map(loadCluster);
+  const clusters = bundledFiles('clusters').map(loadCluster);
   const h100 = clusters.find((c) => c.name === 'h100-1x8') ?? clusters[0];
   const cases: { model: ModelSpec; cluster: ClusterSpec }[] = [];
-  for (const m of models) for (const c of clusters) cases.push({ model: scaled(m, c), cluster: c });
+  for (const m of models) for (const c of clusters) cases.push({ model: scaledBatch(m, c), cluster: c });
   for (const m of models.filter((x) => x.name === 'llava-1.5-7b' || x.name === 'qwen2-vl-7b')) for (const nodes of [32, 128]) cases.push({ model: onePerGpu(m, scaleUp(h100, nodes)), cluster: scaleUp(h100, nodes) });
 
   const header = ['model', 'cluster', 'GPUs', 'patterns', 'stride', 'vars', 'rows', ...backends.map((b) => `${b} ms`), 'status', 'ILP lin ms', 'heur lin gap', 'heur sim gap', 'chosen'];
