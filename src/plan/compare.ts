@@ -1,5 +1,4 @@
 import { MosaicError } from '../errors';
-import { lowerBoundMs } from '../perf/lower-bound';
 import { buildPerfModel } from '../perf/perf-model';
 import { resolveCluster, resolveModel, withBatch } from '../spec/resolve';
 import { explainInfeasible } from './fits';
@@ -14,7 +13,10 @@ export type CaseReport =
       readonly model: string;
       readonly cluster: string;
       readonly fits: true;
+      /** The bound over every plan of the space (perfect scaling when the exact search did not run). */
       readonly lowerBoundMs: number;
+      /** The final plan (fastest of all) and its proven gap to the bound. */
+      readonly best: { readonly iterationMs: number; readonly provenance: string; readonly gap: number; readonly boundMethod: string };
       readonly bestBaseline?: { readonly name: string; readonly iterationMs: number };
       readonly heuristic: { readonly iterationMs: number; readonly linearMs: number; readonly planningMs: number; readonly name: string };
       readonly ilp: {
@@ -72,7 +74,8 @@ export async function compareCase(c: SuiteCase, solver: SolverName, timeLimitSec
   return {
     ...names,
     fits: true,
-    lowerBoundMs: lowerBoundMs(result.perf),
+    lowerBoundMs: result.bound.boundMs,
+    best: { iterationMs: result.best.prediction.iterationMs, provenance: result.best.provenance, gap: result.best.bound!.gap, boundMethod: result.bound.method },
     ...(bestBaseline ? { bestBaseline } : {}),
     heuristic: { iterationMs: heuristicMs, linearMs: heuristicLinear, planningMs: result.heuristicMs as number, name: heuristic.provenance.slice('heuristic:'.length) },
     ilp: {
