@@ -109,7 +109,6 @@ function printText(result: PlanningResult): void {
     const proven = e.trials.filter((t) => t.outcome === 'infeasible').length;
     out(`  exact search: ${e.trials.length} trial times over ${e.patterns} GPU patterns, ${proven} proven infeasible; stopped: ${e.stopped}`);
   }
-  out(`  bound               ${fmtMs(result.bound.boundMs).padStart(9)} ms   best plan is within ${(100 * (best.bound?.gap ?? 0)).toFixed(2)}% of every plan in the space (${result.bound.method})`);
 }
 
 export function planCommand(): Command {

@@ -33,7 +33,7 @@ export function tailClasses(terms: BoundTerms, module: string, T: number, tolera
   const { cluster, model } = perf;
   const mt = terms.modules.get(module)!;
   const microbatches = model.batch.global / model.batch.micro;
-  const fastest = Math.min(...mt.forwardAt.map((f, i) => f + mt.backwardAt[i]));
+  const fastest = Math.min(...mt.microbatchAt);
   const singleMax = Math.min(terms.maxReplicas, cluster.gpusPerNode * terms.maxSlots);
   const out: TailClass[] = [];
   const spans = cluster.nodes > 1 ? [false, true] : [false];

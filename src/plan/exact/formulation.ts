@@ -63,7 +63,7 @@ export function formulate(terms: BoundTerms, set: PatternSet, T: number, maxLamb
   // have n = 0: it is left out of this T's model (presolve would drop it; the smaller text parses faster).
   const capAt = (m: string, level: number, c?: TailClass) => {
     const mt = terms.modules.get(m)!;
-    return Math.floor((window - mt.headMs - tailOf(m, terms.levels[level], c)) / (mt.forwardAt[level] + mt.backwardAt[level]) + 1e-9);
+    return Math.floor((window - mt.headMs - tailOf(m, terms.levels[level], c)) / mt.microbatchAt[level] + 1e-9);
   };
   const usable = set.patterns.filter((p) =>
     p.slots.every((slot) => slot.explicit.every((i) => (classes.get(set.explicit[i]) ?? [undefined]).some((c) => capAt(set.explicit[i], slot.level, c) >= 1))),
@@ -100,7 +100,7 @@ export function formulate(terms: BoundTerms, set: PatternSet, T: number, maxLamb
       const mods = hosts(p, s);
       const explicitHere = new Set(slot.explicit.map((i) => set.explicit[i]));
       const head = Math.min(...mods.map((m) => terms.modules.get(m)!.headMs));
-      const d = (m: string) => terms.modules.get(m)!.forwardAt[level] + terms.modules.get(m)!.backwardAt[level];
+      const d = (m: string) => terms.modules.get(m)!.microbatchAt[level];
       const work: Term[] = [];
       for (const m of mods) {
         const x = b.addVariable(xName(p.id, s, m));

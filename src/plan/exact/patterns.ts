@@ -13,6 +13,7 @@ import { smsFor } from '../../perf/timing';
 import { lowerBoundMs } from '../../perf/lower-bound';
 import { gradientSyncMs, optimizerStepMs } from '../../perf/sync';
 import type { BoundTerms } from './terms';
+import { DEFAULT_MAX_SLOTS } from '../options';
 
 export type Slot = {
   /** Index into `BoundTerms.levels`. */
@@ -58,7 +59,7 @@ export type PatternOptions = {
   readonly implicit: readonly string[];
 };
 
-export const DEFAULT_PATTERN_OPTIONS: PatternOptions = { maxSlots: 4, maxPatterns: 2500, implicit: [] };
+export const DEFAULT_PATTERN_OPTIONS: PatternOptions = { maxSlots: DEFAULT_MAX_SLOTS, maxPatterns: 2500, implicit: [] };
 
 export const baseBytes = (slots: number): number => WORKSPACE_BYTES_PER_GPU + WORKSPACE_BYTES_PER_SLOT * Math.max(0, slots - 1);
 

@@ -14,8 +14,8 @@ import { scorePlacement } from '../make-plan';
 import { capacityBytes } from '../fits';
 import { decodeSolution } from './decode';
 import { formulate } from './formulation';
-import { enumeratePatterns, TooManyPatterns, type PatternSet } from './patterns';
-import { boundTerms, type BoundTerms } from './terms';
+import { DEFAULT_PATTERN_OPTIONS, enumeratePatterns, TooManyPatterns, type PatternSet } from './patterns';
+import { boundTerms } from './terms';
 
 export type ExactOptions = {
   readonly solver: BackendName;
@@ -32,7 +32,7 @@ export type ExactOptions = {
   readonly maxPatterns: number;
 };
 
-export const DEFAULT_EXACT_OPTIONS: ExactOptions = { solver: 'highs', timeLimitMs: 10000, targetGap: 0.005, maxTrials: 10, maxSlots: 4, bracket: 0.002, maxPatterns: 2500 };
+export const DEFAULT_EXACT_OPTIONS: ExactOptions = { solver: 'highs', timeLimitMs: 10000, targetGap: 0.005, maxTrials: 10, maxSlots: DEFAULT_PATTERN_OPTIONS.maxSlots, bracket: 0.002, maxPatterns: DEFAULT_PATTERN_OPTIONS.maxPatterns };
 
 export type Trial = {
   readonly T: number;
@@ -54,8 +54,6 @@ export type ExactResult = {
   /** Why the search stopped. */
   readonly stopped: 'gap' | 'trials' | 'timeLimit' | 'patterns' | 'bracketed';
   readonly notes: readonly string[];
-  readonly terms: BoundTerms;
-  readonly set: PatternSet;
 };
 
 /**
@@ -83,8 +81,7 @@ export async function exactSearch(perf: PerfModel, incumbentMs: number, options:
     }
   }
   if (!set) {
-    const empty: PatternSet = { patterns: [], explicit: [], implicit: perf.order, tiers: [1], maximalOnly: true, notes: [] };
-    return { boundMs: lo, candidates: [], trials: [], patterns: 0, explicit: [], stopped: 'patterns', notes: [`no exact search: more than ${opts.maxPatterns} GPU patterns even with every module implicit; the bound is perfect scaling`], terms, set: empty };
+    return { boundMs: lo, candidates: [], trials: [], patterns: 0, explicit: [], stopped: 'patterns', notes: [`no exact search: more than ${opts.maxPatterns} GPU patterns even with every module implicit; the bound is perfect scaling`] };
   }
   if (demoted.length > 0) set = { ...set, notes: [...set.notes, `to stay under ${opts.maxPatterns} patterns the bound does not track the memory and replica count of ${demoted.join(', ')} (a valid, looser relaxation)`] };
   const notes: string[] = [...set.notes];
@@ -147,5 +144,5 @@ export async function exactSearch(perf: PerfModel, incumbentMs: number, options:
     trials.push({ T, outcome: 'feasible', solveMs: r.solveMs, ...(simulatedMs !== undefined ? { simulatedMs } : {}) });
   }
   if (stopped === 'trials' && done()) stopped = 'gap';
-  return { boundMs: lo, candidates, trials, patterns: set.patterns.length, explicit: set.explicit, stopped, notes, terms, set };
+  return { boundMs: lo, candidates, trials, patterns: set.patterns.length, explicit: set.explicit, stopped, notes };
 }

@@ -19,6 +19,8 @@ export type ModuleTerms = {
   /** Fastest forward and backward over all levels. */
   readonly forwardMin: number;
   readonly backwardMin: number;
+  /** Forward plus backward of one microbatch at each level: what a replica's microbatch costs its slot. */
+  readonly microbatchAt: readonly number[];
   /** Earliest start of any forward of the module: the longest input path of fastest forwards. */
   readonly headMs: number;
   /**
@@ -43,11 +45,6 @@ export type BoundTerms = {
   readonly maxSlots: number;
   readonly gpus: number;
 };
-
-/** Time after a module's last backward that its own replica count decides: gradient sync, then a step. */
-export function ownTailMs(perf: PerfModel, module: string, replicas: number, spansNodes: boolean, quotaFraction: number): number {
-  return gradientSyncMs(perf, module, replicas, spansNodes) + optimizerStepMs(perf, module, replicas, quotaFraction);
-}
 
 /**
  * min over R in [1, maxReplicas] and both spans of sync(R) + step(R) at full quota. Sync grows with R
@@ -138,7 +135,7 @@ function computeTerms(perf: PerfModel, maxSlots: number): BoundTerms {
   const modules = new Map<string, ModuleTerms>();
   for (const name of perf.order) {
     const b = base.get(name)!;
-    modules.set(name, { module: name, ...b, headMs: head.get(name)!, drainMs: drain.get(name)!, afterForwardMs: afterForward.get(name)! });
+    modules.set(name, { module: name, ...b, microbatchAt: b.forwardAt.map((f, i) => f + b.backwardAt[i]), headMs: head.get(name)!, drainMs: drain.get(name)!, afterForwardMs: afterForward.get(name)! });
   }
   return { perf, levels, modules, fixedMs: perf.engineCosts?.perGraphMs ?? 0, maxReplicas, maxSlots, gpus };
 }
