@@ -134,7 +134,8 @@ export function scaleModule(module: ModuleSpec, scale: number): ModuleSpec {
       ffn: s(a.ffn),
       heads,
       ...(a.kvHeads !== undefined ? { kvHeads: kv } : {}),
-      tokensPerSample: s(a.tokensPerSample),
+      // Whole sequences: each of the sample's sequences shrinks, so the count still divides the tokens.
+      tokensPerSample: (a.sequencesPerSample ?? 1) * s(a.tokensPerSample / (a.sequencesPerSample ?? 1)),
       ...(a.vocab !== undefined ? { vocab: s(a.vocab) } : {}),
     };
     return { ...module, arch };
@@ -323,8 +324,10 @@ function layerNorm(bd: Builder, grads: Grads, needs: Set<number>, name: string, 
 
 /** One pre-norm transformer block; returns the block output. */
 function transformerBlock(bd: Builder, grads: Grads, needs: Set<number>, l: number, x: number, micro: number, a: Extract<ModuleSpec['arch'], { type: 'transformer' }>): number {
-  const T = a.tokensPerSample;
-  const rows = micro * T;
+  // Attention runs within each of a sample's sequences (frames, views): `seqs·micro` sequences of T tokens.
+  const seqs = a.sequencesPerSample ?? 1;
+  const T = a.tokensPerSample / seqs;
+  const rows = micro * a.tokensPerSample;
   const h = a.hidden;
   const H = a.heads;
   const d = h / H;
@@ -359,15 +362,15 @@ function transformerBlock(bd: Builder, grads: Grads, needs: Set<number>, l: numb
     const k = ks[g] as number;
     const v = vs[g] as number;
     const o = bd.act(`${p}.attn${hh}`, rows * d);
-    const probs = bd.act(`${p}.probs${hh}`, micro * T * T);
-    bd.f({ op: 'attention', q, k, v, out: o, probs, batch: micro, seqQ: T, seqK: T, dim: d, causal: a.causal });
+    const probs = bd.act(`${p}.probs${hh}`, micro * seqs * T * T);
+    bd.f({ op: 'attention', q, k, v, out: o, probs, batch: micro * seqs, seqQ: T, seqK: T, dim: d, causal: a.causal });
     bd.onBackward(() => {
       const dO = grads.get(o);
       if (dO === undefined) return;
       const dQ = bd.scratch(`${p}.dq${hh}`, rows * d);
       const dK = bd.scratch(`${p}.dk${hh}`, rows * d);
       const dV = bd.scratch(`${p}.dv${hh}`, rows * d);
-      bd.b({ op: 'attentionBackward', q, k, v, probs, dOut: dO, dQ, dK, dV, batch: micro, seqQ: T, seqK: T, dim: d });
+      bd.b({ op: 'attentionBackward', q, k, v, probs, dOut: dO, dQ, dK, dV, batch: micro * seqs, seqQ: T, seqK: T, dim: d });
       addGrad2(bd, grads, q, dQ, rows * d);
       addGrad2(bd, grads, k, dK, rows * d);
       addGrad2(bd, grads, v, dV, rows * d);

@@ -45,12 +45,14 @@ function forwardParts(module: ModuleSpec, micro: number, e: number, tile: number
       gemms.push({ name: `L${l}.o`, m, n: h, k: h });
       gemms.push({ name: `L${l}.ffn_up`, m, n: ffnOut, k: h });
       gemms.push({ name: `L${l}.ffn_down`, m, n: h, k: a.ffn });
-      const t = a.tokensPerSample;
+      // Attention runs within each sequence: `seqs` of `t` tokens per sample (frames, views, images).
+      const seqs = a.sequencesPerSample ?? 1;
+      const t = a.tokensPerSample / seqs;
       kernels.push({
         name: `L${l}.attention`,
-        flops: 4 * micro * a.heads * t * t * headDim * (a.causal ? 0.5 : 1),
-        bytes: micro * t * (h + 2 * kvDim + h) * e,
-        tiles: micro * a.heads * Math.ceil(t / tile),
+        flops: 4 * micro * seqs * a.heads * t * t * headDim * (a.causal ? 0.5 : 1),
+        bytes: micro * a.tokensPerSample * (h + 2 * kvDim + h) * e,
+        tiles: micro * seqs * a.heads * Math.ceil(t / tile),
         kind: 'attention',
       });
       kernels.push({ name: `L${l}.elementwise`, flops: 0, bytes: m * (14 * h + 4 * a.ffn) * e, tiles: Infinity, kind: 'elementwise' });

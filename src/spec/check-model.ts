@@ -20,6 +20,9 @@ export function checkModelSemantics(model: ModelSpec): string[] {
     const a = m.arch;
     if (a.type === 'transformer') {
       if (a.hidden % a.heads !== 0) problems.push(`/modules/${i}/arch/heads: ${a.heads} heads do not divide hidden size ${a.hidden}`);
+      if (a.sequencesPerSample !== undefined && a.tokensPerSample % a.sequencesPerSample !== 0) {
+        problems.push(`/modules/${i}/arch/sequencesPerSample: ${a.sequencesPerSample} sequences do not divide ${a.tokensPerSample} tokens per sample`);
+      }
       if (a.kvHeads !== undefined && a.heads % a.kvHeads !== 0) problems.push(`/modules/${i}/arch/kvHeads: ${a.kvHeads} key/value heads do not divide ${a.heads} heads`);
     }
   });

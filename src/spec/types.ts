@@ -37,8 +37,14 @@ export type TransformerArch = {
   /** Linear layers of each block that carry a bias (Whisper: q, v, o and ffn, not k). */
   readonly biases: readonly BiasSite[];
   readonly norm: 'layernorm' | 'rmsnorm';
-  /** Sequence length processed per sample. */
+  /** Tokens processed per sample, over all its sequences. */
   readonly tokensPerSample: number;
+  /**
+   * Independent attention sequences per sample (video frames, the images of a multi-image sample,
+   * camera views), default 1: attention runs within each of `tokensPerSample / sequencesPerSample`
+   * tokens, not over their concatenation. GEMMs still see all the tokens.
+   */
+  readonly sequencesPerSample?: number;
   /** Causal self-attention halves the attention FLOPs. */
   readonly causal: boolean;
   /** Vocabulary size for models with token embeddings and an LM head. */
