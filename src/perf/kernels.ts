@@ -9,11 +9,20 @@ export type Kernel = {
   readonly flops: number;
   /** Bytes read and written from HBM. */
   readonly bytes: number;
-  /** Independent output tiles (thread blocks) the kernel offers; caps the SMs it can use. */
+  /** Independent output tiles (thread blocks) at the spec's `gemmTile`; caps the SMs it can use. */
   readonly tiles: number;
   /** Efficiency class: dense GEMMs reach a larger share of peak than attention or element-wise work. */
   readonly kind: 'gemm' | 'attention' | 'elementwise';
+  /** A GEMM's shape (output M×N, reduction K): the timing model picks its tile and split-K per SM count. */
+  readonly gemm?: { readonly m: number; readonly n: number; readonly k: number };
+  /** An attention kernel's shape: independent (sample × sequence × head) rows of `tokens` queries. */
+  readonly attention?: { readonly sequences: number; readonly tokens: number; readonly headDim: number; readonly causal: boolean; readonly backward: boolean };
+  /** Host launches the kernel stands for (an element-wise entry stands for a layer's norms, adds, activations). */
+  readonly launches: number;
 };
+
+/** Element-wise launches per transformer layer forward (2 norms, 2 residual adds, activation, bias, reshapes). */
+export const ELEMENTWISE_LAUNCHES_PER_LAYER = 10;
 
 export const BYTES_PER_ELEMENT: Readonly<Record<Precision, number>> = { bf16: 2, fp16: 2, fp32: 4 };
 
@@ -26,6 +35,8 @@ function gemmKernel(g: Gemm, e: number, tile: number): Kernel {
     bytes: (g.m * g.k + g.k * g.n + g.m * g.n) * e,
     tiles: Math.ceil(g.m / tile) * Math.ceil(g.n / tile),
     kind: 'gemm',
+    gemm: { m: g.m, n: g.n, k: g.k },
+    launches: 1,
   };
 }
 
@@ -54,22 +65,24 @@ function forwardParts(module: ModuleSpec, micro: number, e: number, tile: number
         bytes: micro * a.tokensPerSample * (h + 2 * kvDim + h) * e,
         tiles: micro * seqs * a.heads * Math.ceil(t / tile),
         kind: 'attention',
+        attention: { sequences: micro * seqs * a.heads, tokens: t, headDim, causal: a.causal, backward: false },
+        launches: 1,
       });
-      kernels.push({ name: `L${l}.elementwise`, flops: 0, bytes: m * (14 * h + 4 * a.ffn) * e, tiles: Infinity, kind: 'elementwise' });
+      kernels.push({ name: `L${l}.elementwise`, flops: 0, bytes: m * (14 * h + 4 * a.ffn) * e, tiles: Infinity, kind: 'elementwise', launches: ELEMENTWISE_LAUNCHES_PER_LAYER });
     }
     if (a.vocab !== undefined) gemms.push({ name: 'lm_head', m, n: a.vocab, k: h });
   } else if (a.type === 'mlp') {
     const m = micro * a.tokensPerSample;
     for (let i = 0; i + 1 < a.widths.length; i++) {
       gemms.push({ name: `fc${i}`, m, n: a.widths[i + 1], k: a.widths[i] });
-      kernels.push({ name: `act${i}`, flops: 0, bytes: 2 * m * a.widths[i + 1] * e, tiles: Infinity, kind: 'elementwise' });
+      kernels.push({ name: `act${i}`, flops: 0, bytes: 2 * m * a.widths[i + 1] * e, tiles: Infinity, kind: 'elementwise', launches: 1 });
     }
   } else {
     const m = micro * a.gemmRowsPerSample;
     const n = a.gemmCols;
     const k = Math.max(1, (a.forwardFlopsPerSample * micro) / (2 * m * n));
     gemms.push({ name: 'body', m, n, k });
-    kernels.push({ name: 'activations', flops: 0, bytes: a.activationBytesPerSample * micro, tiles: Infinity, kind: 'elementwise' });
+    kernels.push({ name: 'activations', flops: 0, bytes: a.activationBytesPerSample * micro, tiles: Infinity, kind: 'elementwise', launches: 1 });
   }
   return { gemms, kernels };
 }
@@ -123,6 +136,16 @@ export function backwardKernels(
     out.push(gemmKernel({ name: `${g.name}.dgrad`, m: g.m, n: g.k, k: g.n }, e, tile));
     if (kind === 'full') out.push(gemmKernel({ name: `${g.name}.wgrad`, m: g.k, n: g.n, k: g.m }, e, tile));
   }
-  for (const k of kernels) out.push({ ...k, name: `${k.name}.grad`, flops: 2 * k.flops, bytes: 2 * k.bytes });
+  // Backward of attention and element-wise work: twice the FLOPs and traffic, twice the launches.
+  for (const k of kernels) {
+    out.push({
+      ...k,
+      name: `${k.name}.grad`,
+      flops: 2 * k.flops,
+      bytes: 2 * k.bytes,
+      launches: 2 * k.launches,
+      ...(k.attention ? { attention: { ...k.attention, backward: true } } : {}),
+    });
+  }
   return out;
 }

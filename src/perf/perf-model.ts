@@ -3,7 +3,8 @@ import { moduleParams } from '../spec/params';
 import type { ClusterSpec, EngineCosts, ModelSpec, Profile } from '../spec/types';
 import { fitCurve, fitInterference, type CurveFit, type TimedPoint } from './calibrate';
 import { backwardKernels, backwardKinds, forwardKernels, type BackwardKind, type Kernel } from './kernels';
-import { bandwidthShare, curveTime, kernelsTimeMs, type CurveParams } from './timing';
+import { bandwidthShare, coRunSlowdown, curveTime, kernelsTimeMs, memoryBoundFraction, pressure, type CurveParams } from './timing';
+import { physicsFor } from './physics';
 
 /** How one module performs on one device, per microbatch of the model's micro-batch size. */
 export type ModuleTiming = {
@@ -12,8 +13,12 @@ export type ModuleTiming = {
   readonly backward: BackwardKind;
   readonly forwardMs: (quotaFraction: number) => number;
   readonly backwardMs: (quotaFraction: number) => number;
-  /** Share of HBM bandwidth drawn while running alone at this quota: what slows its neighbours. */
+  /** Share of the achieved HBM bandwidth drawn while running alone at this quota. */
   readonly bandwidthShare: (quotaFraction: number) => number;
+  /** How hard it presses on its neighbours (max of compute use and bandwidth share); default: bandwidthShare. */
+  readonly pressure?: (quotaFraction: number) => number;
+  /** Share of its time that is memory-bound (stretched when the GPU's bandwidth is oversubscribed); default 0. */
+  readonly memoryFraction?: (quotaFraction: number) => number;
   readonly fit?: { readonly forward: CurveFit; readonly backward?: CurveFit };
 };
 
@@ -24,13 +29,16 @@ export type PerfModel = {
   /** Modules in topological order (inputs first). */
   readonly order: readonly string[];
   readonly timings: ReadonlyMap<string, ModuleTiming>;
-  /** t_colocated = t_alone · (1 + α · Σ neighbours' bandwidth share). */
+  /**
+   * γ of the interference model (src/perf/physics.ts): t_colocated = t_alone · max(1 + γ · Σ neighbours'
+   * pressure, 1 + memory-bound share · (total bandwidth demand − 1)⁺). Fitted from co-running samples.
+   */
   readonly interferenceAlpha: number;
   /** The CPU engine's measured costs (from the profile; CPU clusters only): the simulator adds them. */
   readonly engineCosts?: EngineCosts;
 };
 
-/** Assumed interference coefficient when no co-running samples calibrate it. */
+/** Interference coefficient of the CPU backend when no co-running samples calibrate it (GPUs: physics γ). */
 export const DEFAULT_INTERFERENCE_ALPHA = 0.3;
 
 function memo(f: (q: number) => number): (q: number) => number {
@@ -85,19 +93,23 @@ export function buildPerfModel(model: ModelSpec, cluster: ClusterSpec, profile?:
     const kind = kinds.get(m.name)!;
     const fwd = forwardKernels(m, micro, model.precision, gpu.gemmTile);
     const bwd = backwardKernels(m, kind, micro, model.precision, gpu.gemmTile, model.activationCheckpointing);
+    const all = [...fwd, ...bwd];
     kernelsOf.set(m.name, { fwd, bwd });
+    // On a CPU the neighbours compete for shared caches, memory and (on VMs) sibling hyperthreads in
+    // proportion to the cores they hold, not to a GPU's HBM bandwidth: the pressure is the core share.
+    const cpu = cluster.device === 'cpu';
     timings.set(m.name, {
       module: m.name,
       params: moduleParams(m.arch),
       backward: kind,
-      forwardMs: memo((q) => kernelsTimeMs(fwd, gpu, q)),
-      backwardMs: memo((q) => kernelsTimeMs(bwd, gpu, q)),
-      // On a CPU the neighbours compete for shared caches, memory and (on VMs) sibling hyperthreads in
-      // proportion to the cores they hold, not to a GPU's HBM bandwidth: the demand is the core share.
-      bandwidthShare: cluster.device === 'cpu' ? (q) => q : memo((q) => bandwidthShare([...fwd, ...bwd], gpu, q)),
+      forwardMs: memo((q) => kernelsTimeMs(fwd, cluster, q)),
+      backwardMs: memo((q) => kernelsTimeMs(bwd, cluster, q)),
+      bandwidthShare: cpu ? (q) => q : memo((q) => bandwidthShare(all, cluster, q)),
+      pressure: cpu ? (q) => q : memo((q) => pressure(all, cluster, q)),
+      memoryFraction: cpu ? () => 0 : memo((q) => memoryBoundFraction(all, cluster, q)),
     });
   }
-  let alpha = DEFAULT_INTERFERENCE_ALPHA;
+  let alpha = cluster.device === 'cpu' ? DEFAULT_INTERFERENCE_ALPHA : physicsFor(cluster).interferenceGamma;
   let calibrated = false;
   if (profile) {
     for (const m of model.modules) {
@@ -125,7 +137,7 @@ export function buildPerfModel(model: ModelSpec, cluster: ClusterSpec, profile?:
       pairs.map((s) => {
         const t = timings.get(s.module)!;
         const alone = t.forwardMs(s.quotaFraction) * (s.micro / micro);
-        const neighbourBandwidth = s.coRunning!.reduce((sum, n) => sum + (timings.get(n.module)?.bandwidthShare(n.quotaFraction) ?? 0), 0);
+        const neighbourBandwidth = s.coRunning!.reduce((sum, n) => sum + pressureOf(timings.get(n.module), n.quotaFraction), 0);
         return { slowdown: s.forwardMs / alone, neighbourBandwidth };
       }),
     );
@@ -142,12 +154,33 @@ export function buildPerfModel(model: ModelSpec, cluster: ClusterSpec, profile?:
   };
 }
 
-/** Slowdown of a slot from its neighbours on the same GPU: 1 + α · Σ bandwidth share of each neighbour. */
-export function interferenceFactor(perf: PerfModel, neighbours: readonly { readonly modules: readonly string[]; readonly quotaFraction: number }[]): number {
-  let demand = 0;
-  for (const n of neighbours) {
-    // A slot that time-shares several modules draws at most the bandwidth of its hungriest one.
-    demand += Math.max(0, ...n.modules.map((m) => perf.timings.get(m)!.bandwidthShare(n.quotaFraction)));
-  }
-  return 1 + perf.interferenceAlpha * demand;
+function pressureOf(t: ModuleTiming | undefined, q: number): number {
+  if (!t) return 0;
+  return (t.pressure ?? t.bandwidthShare)(q);
+}
+
+type SlotLoad = { readonly modules: readonly string[]; readonly quotaFraction: number };
+
+/**
+ * Slowdown of a slot's work from its neighbours on the same GPU (src/perf/physics.ts, measured on an
+ * H200): 1 + γ · Σ neighbour pressure (clocks and shared L2/HBM queues, felt by every kernel), or, when
+ * the slot's own bandwidth demand plus its neighbours' exceeds what HBM gives, its memory-bound share
+ * stretched by the oversubscription — whichever is larger. A slot that time-shares several modules is
+ * charged for its hungriest one, and presses as hard as its hungriest one. Never below 1, so a bound
+ * computed without interference stays a bound.
+ */
+export function interferenceFactor(perf: PerfModel, neighbours: readonly SlotLoad[], self?: SlotLoad): number {
+  const hungriest = (n: SlotLoad, f: (t: ModuleTiming) => number) => Math.max(0, ...n.modules.map((m) => f(perf.timings.get(m)!)));
+  const others = neighbours.map((n) => ({
+    pressure: hungriest(n, (t) => pressureOf(t, n.quotaFraction)),
+    bandwidthShare: hungriest(n, (t) => t.bandwidthShare(n.quotaFraction)),
+  }));
+  if (!self) return coRunSlowdown(undefined, others, perf.interferenceAlpha);
+  return Math.max(
+    1,
+    ...self.modules.map((m) => {
+      const t = perf.timings.get(m)!;
+      return coRunSlowdown({ bandwidthShare: t.bandwidthShare(self.quotaFraction), memoryFraction: t.memoryFraction?.(self.quotaFraction) ?? 0 }, others, perf.interferenceAlpha);
+    }),
+  );
 }

@@ -83,7 +83,7 @@ export function simulateIteration(perf: PerfModel, gpus: readonly PlanGpu[], rep
   for (const g of gpus) {
     for (const s of g.slots) {
       const neighbours = g.slots.filter((o) => o.id !== s.id);
-      slotInfo.set(s.id, { gpu: g.id, node: g.node, quota: s.quotaFraction, factor: interferenceFactor(perf, neighbours) });
+      slotInfo.set(s.id, { gpu: g.id, node: g.node, quota: s.quotaFraction, factor: interferenceFactor(perf, neighbours, s) });
     }
   }
   // The CPU engine's own costs, when a profile measured them: per task on its slot, per dependency

@@ -1,6 +1,6 @@
 import { BYTES_PER_ELEMENT } from './kernels';
 import type { PerfModel } from './perf-model';
-import { MEMORY_SATURATION_FRACTION } from './timing';
+import { achievedBandwidthGBps, physicsFor } from './physics';
 
 /**
  * What a trainable module pays after its last backward, once per iteration: the gradient collective
@@ -39,5 +39,6 @@ export function optimizerStepMs(perf: PerfModel, module: string, replicas: numbe
   const e = BYTES_PER_ELEMENT[model.precision];
   const shard = model.optimizer.zeroStage >= 1 ? replicas : 1;
   const bytes = (perf.timings.get(module)!.params / shard) * (model.optimizer.stateBytesPerParam + 2 * e) * 2;
-  return bytes / (cluster.gpu.hbmGBps * 1e6 * Math.min(1, quotaFraction / MEMORY_SATURATION_FRACTION));
+  const sms = Math.max(1, Math.round(quotaFraction * cluster.gpu.smCount));
+  return bytes / (achievedBandwidthGBps(cluster.gpu, physicsFor(cluster), sms) * 1e6);
 }

@@ -34,7 +34,7 @@ export function waterFill(perf: PerfModel, groups: readonly (readonly string[])[
   if (groups.length * smsAt(0) > g.smCount) return undefined;
   const pattern = (): SlotPattern[] => groups.map((modules, i) => ({ modules, quotaFraction: levels[level[i]] }));
   const groupMs = (p: GpuPattern, i: number, quotaFraction: number) => {
-    const factor = interferenceFactor(perf, p.filter((_, j) => j !== i));
+    const factor = interferenceFactor(perf, p.filter((_, j) => j !== i), p[i]);
     return microPerGpu * factor * groups[i].reduce((s, m) => {
       const t = perf.timings.get(m)!;
       return s + t.forwardMs(quotaFraction) + t.backwardMs(quotaFraction);

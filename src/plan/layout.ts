@@ -16,7 +16,7 @@ export type Layout = readonly { readonly pattern: GpuPattern; readonly count: nu
 export function moduleTimeInPattern(perf: PerfModel, pattern: GpuPattern, slotIndex: number, module: string): number {
   const slot = pattern[slotIndex];
   const t = perf.timings.get(module)!;
-  const factor = interferenceFactor(perf, pattern.filter((_, i) => i !== slotIndex));
+  const factor = interferenceFactor(perf, pattern.filter((_, i) => i !== slotIndex), { modules: [module], quotaFraction: slot.quotaFraction });
   return (t.forwardMs(slot.quotaFraction) + t.backwardMs(slot.quotaFraction)) * factor;
 }
 

@@ -113,7 +113,15 @@ export async function planModel(model: ModelSpec, cluster: ClusterSpec, profile:
       if (fastest) plans.push(toPlan(perf, fastest, 'ilp', profile));
       const left = Math.max(1, opts.timeLimitSeconds - elapsedMs(ilpStarted) / 1000);
       if (opts.dumpLp) lpText = toLpText(ilpStats(perf).info.model);
-      const r = await planIlp(perf, { solver: opts.solver, timeLimitSeconds: left, seeds: seeds.layouts, ...(profile ? { profile } : {}) });
+      let r: Awaited<ReturnType<typeof planIlp>>;
+      try {
+        r = await planIlp(perf, { solver: opts.solver, timeLimitSeconds: left, seeds: seeds.layouts, ...(profile ? { profile } : {}) });
+      } catch (err) {
+        // The throughput ILP only proposes candidates: out of time with nothing found, the plans already
+        // made (and the exact search's bound) stand; with none, its error is the answer.
+        if (!(err instanceof MosaicError && err.code === 'E_TIME_LIMIT') || plans.length === 0) throw err;
+        r = { infeasible: `the throughput ILP found no candidate in its ${left.toFixed(1)} s: ${err.message}` } as Awaited<ReturnType<typeof planIlp>>;
+      }
       ilpMs = elapsedMs(ilpStarted);
       if ('infeasible' in r) {
         if (plans.length === 0) throw new MosaicError('E_INFEASIBLE', r.infeasible);

@@ -126,8 +126,26 @@ export type GpuSpec = {
   readonly peakTflops: number;
   readonly hbmGBps: number;
   readonly memoryGiB: number;
-  /** Output tile edge of the GEMM kernels the model assumes (128 on A100/H100). */
+  /** Output tile edge of the GEMM kernels for GPUs whose physics row has no tile set (CPU, unknown GPUs). */
   readonly gemmTile: number;
+  /** Which row of the physics table (src/perf/physics.ts) applies; default: from the name, else generic. */
+  readonly architecture?: 'hopper' | 'ampere' | 'generic';
+  /** Overrides of that row's constants, e.g. from `mosaic calibrate --sweep` on your own GPU. */
+  readonly physics?: GpuPhysicsOverrides;
+};
+
+/** Any constant of a physics row (src/perf/physics.ts, GpuPhysics), and where the new figure comes from. */
+export type GpuPhysicsOverrides = {
+  readonly gemmEfficiencyAllSms?: number;
+  readonly gemmEfficiencyFewSms?: number;
+  readonly attentionEfficiency?: number;
+  readonly attentionBackwardRatio?: number;
+  readonly achievedBandwidthFraction?: number;
+  readonly bandwidthSaturationFraction?: number;
+  readonly hostGapUs?: number;
+  readonly kernelOverheadUs?: number;
+  readonly interferenceGamma?: number;
+  readonly source?: string;
 };
 
 export type ClusterSpec = {

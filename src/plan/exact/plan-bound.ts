@@ -36,7 +36,7 @@ export function planLowerBound(terms: BoundTerms, gpus: readonly PlanGpu[], repl
   const taskMs = perf.engineCosts?.perTaskMs ?? 0;
   const slotOf = new Map<string, { gpu: number; node: number; quota: number; factor: number }>();
   for (const g of gpus) {
-    for (const s of g.slots) slotOf.set(s.id, { gpu: g.id, node: g.node, quota: s.quotaFraction, factor: interferenceFactor(perf, g.slots.filter((o) => o.id !== s.id)) });
+    for (const s of g.slots) slotOf.set(s.id, { gpu: g.id, node: g.node, quota: s.quotaFraction, factor: interferenceFactor(perf, g.slots.filter((o) => o.id !== s.id), s) });
   }
   const byModule = new Map<string, Rep[]>(perf.order.map((m) => [m, []]));
   const counts = new Map<string, number>();
