@@ -17,6 +17,9 @@ stopped at its time limit keeps what it measured. Sections (each guarded: one fa
   blocks       a ViT-L, a 7B-LLM and a ViT-B layer's training step: alone (whole GPU, half), then two at once
   corun        two partitions of half the SMs each: each op alone, then both at once (interference)
   corun-shared the same pairs on two streams without partitions
+  modules      with --model SPEC.json (repeatable): each transformer/mlp module of the spec, forward and
+               forward+backward at its micro-batch on 16..128 SMs and all, written as a Mosaic profile
+               (OUT/profile-<model>.json, schemas/profile.schema.json) that `mosaic plan --profile` reads
 
 Partitions are green contexts made with the driver API (cuDevSmResourceSplitByCount, cuGreenCtxCreate,
 cuGreenCtxStreamCreate), the streams handed to PyTorch with torch.cuda.get_stream_from_external.
@@ -33,7 +36,8 @@ import sys
 import time
 import traceback
 
-SECTIONS = ['env', 'launch', 'bandwidth', 'gemm-sms', 'gemm-waves', 'attention', 'blocks', 'corun', 'corun-shared']
+SECTIONS = ['env', 'launch', 'bandwidth', 'gemm-sms', 'gemm-waves', 'attention', 'blocks', 'corun', 'corun-shared', 'modules']
+MODULE_SMS = [16, 32, 48, 64, 96, 128]
 SM_POINTS = [8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128]
 
 
@@ -55,21 +59,30 @@ def main():
     ap.add_argument('--out', default=os.environ.get('OUT', 'out'), help='folder for gpu-sweep.jsonl (default $OUT or ./out)')
     ap.add_argument('--budget-s', type=float, default=300.0, help='stop starting new sections after this many seconds (default 300)')
     ap.add_argument('--sections', default=','.join(SECTIONS), help='comma-separated subset of: ' + ', '.join(SECTIONS))
+    ap.add_argument('--model', action='append', default=[], help='model spec (JSON) whose modules the modules section profiles; repeatable')
+    ap.add_argument('--device-name', default=None, help="device name written in the profile's samples: the cluster spec's gpu.name (default: the GPU's own name)")
+    ap.add_argument('--max-layers', type=int, default=2, help='transformer layers actually run per module; times are scaled to all layers (default 2)')
     ap.add_argument('--dry-run', action='store_true', help='print the plan, measure nothing')
     args = ap.parse_args()
+    specs = []
+    for path in args.model:
+        with open(path, encoding='utf-8') as f:
+            specs.append(json.load(f))
     sections = [s for s in args.sections.split(',') if s]
     unknown = [s for s in sections if s not in SECTIONS]
     if unknown:
         print(f'gpu-sweep: unknown section(s) {unknown}; known: {SECTIONS}', file=sys.stderr)
         return 2
     if args.dry_run:
-        print(json.dumps({'sections': sections, 'smPoints': SM_POINTS, 'out': args.out, 'budgetS': args.budget_s}))
+        plan = [{'model': sp['name'], 'modules': [m['name'] for m in sp['modules'] if m['arch']['type'] in ('transformer', 'mlp')]} for sp in specs]
+        print(json.dumps({'sections': sections, 'smPoints': SM_POINTS, 'out': args.out, 'budgetS': args.budget_s, 'profiles': plan}))
         return 0
 
     import torch
     rec = Recorder(args.out)
     t0 = time.time()
     sweep = Sweep(torch, rec)
+    sweep.specs, sweep.out, sweep.device_name, sweep.max_layers = specs, args.out, args.device_name, args.max_layers
     for name in sections:
         left = args.budget_s - (time.time() - t0)
         if left <= 0:
@@ -404,6 +417,97 @@ class Sweep:
         streams, got = self.partition([half, half])
         self.rec.put('corun-partition', sms=got)
         self._corun(streams, 'corun', deadline)
+
+    def modules(self, deadline):
+        """Profiles the modules of each --model spec (transformer and mlp; explicit modules have no shapes)."""
+        torch = self.torch
+        nn = torch.nn
+        for spec in self.specs:
+            micro = spec['batch']['micro']
+            mods = {m['name']: m for m in spec['modules']}
+
+            def trainable_upstream(name, seen=()):
+                return any(mods[i].get('trainable') or trainable_upstream(i) for i in mods[name].get('inputs', []))
+
+            samples = []
+            levels = MODULE_SMS + [self.sms]
+            for m in spec['modules']:
+                a = m['arch']
+                if a['type'] not in ('transformer', 'mlp') or time.time() > deadline:
+                    self.rec.put('modules-skipped', model=spec['name'], module=m['name'], reason='explicit arch (no shapes)' if a['type'] == 'explicit' else 'budget spent')
+                    continue
+                full = bool(m.get('trainable'))
+                input_grad = full or trainable_upstream(m['name'])
+                dt = torch.bfloat16
+                if a['type'] == 'transformer':
+                    seqs = a.get('sequencesPerSample', 1)
+                    tokens = a['tokensPerSample'] // seqs
+                    # A gated FFN's three h×ffn matrices cost as much as a plain FFN 1.5× as wide; grouped-query
+                    # attention is run as full multi-head attention (slightly more K/V work).
+                    ffn = int(a['ffn'] * (1.5 if a['ffnGated'] else 1))
+                    run_layers = min(a['layers'], self.max_layers)
+                    body = nn.Sequential(*[nn.TransformerEncoderLayer(a['hidden'], a['heads'], ffn, dropout=0.0, batch_first=True,
+                                                                      norm_first=True, device=self.dev, dtype=dt) for _ in range(run_layers)])
+                    head = nn.Linear(a['hidden'], a['vocab'], bias=False, device=self.dev, dtype=dt) if a.get('vocab') else None
+                    x = torch.randn(micro * seqs, tokens, a['hidden'], device=self.dev, dtype=dt)
+                    scale = a['layers'] / run_layers
+                    mask = nn.Transformer.generate_square_subsequent_mask(tokens, device=self.dev, dtype=dt) if a['causal'] else None
+
+                    def run_body(body=body, x=x, mask=mask):
+                        y = x
+                        for layer in body:
+                            y = layer(y, src_mask=mask, is_causal=True) if mask is not None else layer(y)
+                        return y
+                else:
+                    w = a['widths']
+                    layers = []
+                    for i in range(len(w) - 1):
+                        layers += [nn.Linear(w[i], w[i + 1], bias=a['bias'], device=self.dev, dtype=dt), nn.GELU()]
+                    body = nn.Sequential(*layers[:-1])
+                    head = None
+                    x = torch.randn(micro * a['tokensPerSample'], w[0], device=self.dev, dtype=dt)
+                    scale = 1.0
+
+                    def run_body(body=body, x=x):
+                        return body(x)
+                for mod in (body, head):
+                    if mod is not None:
+                        for prm in mod.parameters():
+                            prm.requires_grad_(full)
+                x.requires_grad_(input_grad)
+                parts = [(run_body, scale)]
+                if head is not None:
+                    # The LM head runs once, not once per layer: timed on its own, added unscaled.
+                    y0 = torch.randn(x.shape[0], x.shape[1], head.in_features, device=self.dev, dtype=dt, requires_grad=input_grad)
+                    parts.append(((lambda head=head, y0=y0: head(y0)), 1.0))
+
+                for s in levels:
+                    stream, got = (None, self.sms) if s == self.sms else (lambda p: (p[0][0], p[1][0]))(self.partition([s]))
+                    f_total = b_total = 0.0
+                    for run, mult in parts:
+                        with torch.no_grad():
+                            f_ms = self.time_ms(run, stream, reps=3, warmup=2)
+                        b_ms = 0.0
+                        if input_grad:
+                            s_ms = self.time_ms(lambda run=run: run().float().square().mean().backward(), stream, reps=3, warmup=2)
+                            b_ms = max(0.0, s_ms - f_ms)
+                            if spec.get('activationCheckpointing'):
+                                b_ms += f_ms  # the forward again, recomputed in backward
+                        f_total += f_ms * mult
+                        b_total += b_ms * mult
+                    sample = {'module': m['name'], 'device': self.device_name or self.props.name, 'quotaFraction': got / self.sms,
+                              'micro': micro, 'forwardMs': f_total, 'backwardMs': b_total}
+                    samples.append(sample)
+                    self.rec.put('modules', model=spec['name'], **sample, layersRun=(run_layers if a['type'] == 'transformer' else None))
+                del body, head, x, parts
+                torch.cuda.empty_cache()
+            profile = {'model': spec['name'], 'device': self.device_name or self.props.name,
+                       'measurement': {'backend': 'cuda', 'scale': 1, 'levels': levels, 'repeats': 3, 'statistic': 'median', 'warmup': 2},
+                       'samples': samples}
+            path = os.path.join(self.out, f"profile-{spec['name']}.json")
+            with open(path + '.tmp', 'w', encoding='utf-8') as f:
+                json.dump(profile, f, indent=1)
+            os.replace(path + '.tmp', path)
 
     def corun_shared(self, deadline):
         torch = self.torch
