@@ -25,8 +25,10 @@ describe('CLI: exact planning (`plan --method ilp`, `--dump-lp`, `compare`)', fu
     // The ILP's plan is never slower than the heuristic's, which it was seeded with.
     const heuristic = report.plans.find((p: { provenance: string }) => p.provenance.startsWith('heuristic:'));
     expect(report.best.prediction.iterationMs).to.be.at.most(heuristic.iterationMs * (1 + 1e-9));
-    expect(report.best.provenance).to.equal('ilp');
-    expect(report.best.solver.backend).to.equal('highs');
+    // The best plan is the ILP's, or the heuristic's where the search did not beat it in its time.
+    expect(['ilp', heuristic.provenance]).to.include(report.best.provenance);
+    expect(report.plans.some((p: { provenance: string }) => p.provenance === 'ilp')).to.equal(true);
+    expect(report.ilp.backend).to.equal('highs');
     const saved = JSON.parse(fs.readFileSync(out, 'utf8'));
     expect(saved.provenance).to.equal(report.best.provenance);
     const text = fs.readFileSync(lp, 'utf8');
@@ -65,7 +67,9 @@ describe('CLI: exact planning (`plan --method ilp`, `--dump-lp`, `compare`)', fu
     const [ok, bad] = cases;
     expect(ok.fits).to.equal(true);
     expect(ok.ilp.provenOptimal).to.equal(true);
-    expect(ok.ilp.iterationMs).to.be.at.most(ok.heuristic.iterationMs * (1 + 1e-9));
+    // The final plan is never slower than the heuristic's (the ILP's own answer may be: its linear
+    // objective leaves out interference and communication, which the simulator charges).
+    expect(ok.best.iterationMs).to.be.at.most(ok.heuristic.iterationMs * (1 + 1e-9));
     expect(ok.ilp.iterationMs).to.be.at.least(ok.lowerBoundMs);
     expect(ok.heuristicGap.simulated).to.be.closeTo(ok.heuristic.iterationMs / ok.ilp.iterationMs - 1, 1e-12);
     expect(bad.fits).to.equal(false);

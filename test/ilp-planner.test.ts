@@ -16,7 +16,7 @@ const bundled = (kind: string, name: string) => path.join(ROOT, 'datasets', kind
 describe('planIlp on bundled cases', function () {
   this.timeout(60_000);
 
-  it('qwen2-vl-7b on h100-1x8: a validated plan, never slower than a seed, glpk and jslp agree', async () => {
+  it('qwen2-vl-7b on h100-1x8: a validated plan, the fastest of the ILP own candidates, glpk and jslp agree', async () => {
     const perf = buildPerfModel(loadModel(bundled('models', 'qwen2-vl-7b')), loadCluster(bundled('clusters', 'h100-1x8')));
     const seeds = heuristicSeeds(perf);
     const [g, j] = await Promise.all([
@@ -28,8 +28,8 @@ describe('planIlp on bundled cases', function () {
     expect(validatePlan(g.best.plan)).to.deep.equal([]);
     expect(g.best.plan.provenance).to.equal('ilp');
     expect(g.best.plan.solver?.backend).to.equal('glpk');
-    // The simulator picked the fastest candidate, seeds included.
-    for (const c of g.candidates) if (c.fits) expect(g.best.simulation.iterationMs).to.be.at.most(c.simulatedMs! + 1e-9);
+    // The simulator picked the fastest of the ILP's own candidates (a seed that wins stays the heuristic's plan).
+    for (const c of g.candidates) if (c.fits && c.name.startsWith('ilp-')) expect(g.best.simulation.iterationMs).to.be.at.most(c.simulatedMs! + 1e-9);
     // The ILP's linear optimum is at least as good as every seed's.
     for (const layout of seeds.layouts) expect(g.ilpLinearMs!).to.be.at.most((perf.model.batch.global / perf.model.batch.micro) / layoutTheta(perf, layout) * (1 + 1e-9));
     // Both proven: each is within PROVEN_GAP of the true optimum, so within 2·PROVEN_GAP of each other.

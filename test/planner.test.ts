@@ -80,10 +80,12 @@ describe('planner', () => {
 
 describe('where colocation pays', () => {
   it('a module whose GEMMs cannot fill the GPU shares it with one that can, beating both baselines', async () => {
-    // "narrow": 1 output tile per microbatch row block (128 × 128 per sample at micro 1) — it uses 1 of 40 SMs;
-    // "wide": plenty of tiles. Sequential wastes the GPU while narrow runs; exclusive leaves narrow's GPU idle.
-    const narrow = { ...explicitModule('narrow', 1e6, 4e11), arch: { type: 'explicit' as const, params: 1e6, forwardFlopsPerSample: 4e11, activationBytesPerSample: 1e6, gemmRowsPerSample: 32, gemmCols: 128 } };
-    const wide = explicitModule('wide', 1e6, 4e12, ['narrow']);
+    // "narrow": 200 layers of 128 × 128 on 32 rows per sample (micro 4: one 128-row tile per GEMM, K = 128
+    // too short to split): its time is the host's launches, whatever its SMs. "wide": as much work,
+    // in GEMMs with plenty of tiles. Sequential leaves the GPU idle while narrow runs; exclusive gives
+    // narrow a whole GPU it cannot use.
+    const narrow = { ...explicitModule('narrow', 1e6, 4e11), arch: { type: 'mlp' as const, widths: Array.from({ length: 201 }, () => 128), bias: false, tokensPerSample: 32 } };
+    const wide = explicitModule('wide', 1e6, 4e11, ['narrow']);
     const model = tinyModel([narrow, wide], { batch: { global: 32, micro: 4 } });
     const result = await planModel(model, tinyCluster({ gpusPerNode: 2 }), undefined, { method: 'all' });
     const heuristic = result.plans.find((p) => p.provenance.startsWith('heuristic:'))!;

@@ -63,6 +63,7 @@ export async function compareCase(c: SuiteCase, solver: SolverName, timeLimitSec
   }
   const { heuristic, ilp } = result;
   if (!heuristic) return { ...names, fits: false, reason: 'no heuristic or baseline layout fits in memory' };
+  if (!ilp && result.ilpTimedOut) throw result.ilpTimedOut;
   if (!ilp) return { ...names, fits: false, reason: result.ilpInfeasible ?? 'the exact planner found no plan' };
   let bestBaseline: { name: string; iterationMs: number } | undefined;
   for (const b of result.baselines) {

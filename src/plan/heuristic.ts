@@ -69,28 +69,40 @@ const key = (layout: Layout) => JSON.stringify(layout.filter((e) => e.count > 0)
 
 /** Neighbouring layouts: re-quota one slot by a step, move GPUs between patterns, split or merge slots. */
 function* neighbours(perf: PerfModel, layout: Layout, heavy: string): Generator<Layout> {
-  const g = perf.cluster.gpu;
-  const step = g.smGranularity.step / g.smCount;
-  const min = g.smGranularity.min / g.smCount;
+  // Moves stay on the device's quota levels (multiples of the SM step, and all SMs): 132 SMs minus one
+  // step of 8 is 124, which no partition of an H100 can have.
+  const levels = quotaLevels(perf.cluster);
+  const min = levels[0]!;
+  const at = (q: number) => levels.findIndex((l) => Math.abs(l - q) < 1e-9);
+  const up = (q: number) => levels[at(q) + 1];
+  const down = (q: number) => (at(q) > 0 ? levels[at(q) - 1] : undefined);
+  const below = (q: number) => [...levels].reverse().find((l) => l <= q + 1e-9);
   const total = (p: GpuPattern) => p.reduce((s, x) => s + x.quotaFraction, 0);
   const replace = (i: number, pattern: GpuPattern): Layout => layout.map((e, j) => (j === i ? { ...e, pattern } : e));
   for (let i = 0; i < layout.length; i++) {
     const p = layout[i].pattern;
     for (let a = 0; a < p.length; a++) {
-      const up = p.map((s, k) => (k === a ? { ...s, quotaFraction: roundQuota(s.quotaFraction + step) } : s));
-      if (total(up) <= 1 + 1e-9) yield replace(i, up);
-      for (let b = 0; b < p.length; b++) {
-        if (a === b || p[b].quotaFraction - step < min - 1e-9) continue;
-        yield replace(i, p.map((s, k) => (k === a ? { ...s, quotaFraction: roundQuota(s.quotaFraction + step) } : k === b ? { ...s, quotaFraction: roundQuota(s.quotaFraction - step) } : s)));
+      const qa = up(p[a].quotaFraction);
+      if (qa !== undefined) {
+        const raised = p.map((s, k) => (k === a ? { ...s, quotaFraction: qa } : s));
+        if (total(raised) <= 1 + 1e-9) yield replace(i, raised);
+        for (let b = 0; b < p.length; b++) {
+          const qb = down(p[b].quotaFraction);
+          if (a === b || qb === undefined) continue;
+          yield replace(i, p.map((s, k) => (k === a ? { ...s, quotaFraction: qa } : k === b ? { ...s, quotaFraction: qb } : s)));
+        }
       }
       for (let b = a + 1; b < p.length; b++) {
-        const merged = { modules: [...p[a].modules, ...p[b].modules], quotaFraction: roundQuota(p[a].quotaFraction + p[b].quotaFraction) };
+        const q = below(p[a].quotaFraction + p[b].quotaFraction);
+        if (q === undefined) continue;
+        const merged = { modules: [...p[a].modules, ...p[b].modules], quotaFraction: q };
         yield replace(i, [...p.filter((_, k) => k !== a && k !== b), merged]);
       }
-      if (p[a].modules.length > 1 && p[a].quotaFraction - min >= min - 1e-9) {
+      const restQuota = below(p[a].quotaFraction - min);
+      if (p[a].modules.length > 1 && restQuota !== undefined && restQuota >= min - 1e-9) {
         for (const m of p[a].modules) {
-          const rest = { modules: p[a].modules.filter((x) => x !== m), quotaFraction: roundQuota(p[a].quotaFraction - min) };
-          yield replace(i, [...p.filter((_, k) => k !== a), rest, { modules: [m], quotaFraction: roundQuota(min) }]);
+          const rest = { modules: p[a].modules.filter((x) => x !== m), quotaFraction: restQuota };
+          yield replace(i, [...p.filter((_, k) => k !== a), rest, { modules: [m], quotaFraction: min }]);
         }
       }
     }
@@ -106,10 +118,6 @@ function* neighbours(perf: PerfModel, layout: Layout, heavy: string): Generator<
       }
     }
   }
-}
-
-function roundQuota(q: number): number {
-  return Math.round(q * 1e9) / 1e9;
 }
 
 /** First-improvement local search on the estimate, from a starting layout. */

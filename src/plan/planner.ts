@@ -42,6 +42,8 @@ export type PlanningResult = {
   readonly lpText?: string;
   /** Why the exact planner found no plan, when the other methods still did. */
   readonly ilpInfeasible?: string;
+  /** The throughput ILP ran out of time with nothing found; the other plans stand (compare needs it: it rethrows). */
+  readonly ilpTimedOut?: MosaicError;
   /** The bound on every plan of the space, as attached to every plan (`Plan.bound`). */
   readonly bound: Omit<PlanningBound, 'gap'>;
   /** The exact search's trials, when it ran. */
@@ -94,6 +96,7 @@ export async function planModel(model: ModelSpec, cluster: ClusterSpec, profile:
   let ilpMs: number | undefined;
   let lpText: string | undefined;
   let ilpInfeasible: string | undefined;
+  let ilpTimedOut: MosaicError | undefined;
   if (opts.method !== 'baseline') {
     const started = process.hrtime.bigint();
     // The baselines are in the heuristic's search space: it never returns a plan predicted slower than them.
@@ -113,17 +116,20 @@ export async function planModel(model: ModelSpec, cluster: ClusterSpec, profile:
       if (fastest) plans.push(toPlan(perf, fastest, 'ilp', profile));
       const left = Math.max(1, opts.timeLimitSeconds - elapsedMs(ilpStarted) / 1000);
       if (opts.dumpLp) lpText = toLpText(ilpStats(perf).info.model);
-      let r: Awaited<ReturnType<typeof planIlp>>;
+      let r: Awaited<ReturnType<typeof planIlp>> | undefined;
       try {
         r = await planIlp(perf, { solver: opts.solver, timeLimitSeconds: left, seeds: seeds.layouts, ...(profile ? { profile } : {}) });
       } catch (err) {
         // The throughput ILP only proposes candidates: out of time with nothing found, the plans already
         // made (and the exact search's bound) stand; with none, its error is the answer.
         if (!(err instanceof MosaicError && err.code === 'E_TIME_LIMIT') || plans.length === 0) throw err;
-        r = { infeasible: `the throughput ILP found no candidate in its ${left.toFixed(1)} s: ${err.message}` } as Awaited<ReturnType<typeof planIlp>>;
+        ilpTimedOut = err;
+        r = undefined;
       }
       ilpMs = elapsedMs(ilpStarted);
-      if ('infeasible' in r) {
+      if (r === undefined) {
+        // Out of time: nothing to add (see above).
+      } else if ('infeasible' in r) {
         if (plans.length === 0) throw new MosaicError('E_INFEASIBLE', r.infeasible);
         ilpInfeasible = r.infeasible;
       } else {
@@ -160,5 +166,6 @@ export async function planModel(model: ModelSpec, cluster: ClusterSpec, profile:
     ...(ilpMs !== undefined ? { ilpMs } : {}),
     ...(lpText !== undefined ? { lpText } : {}),
     ...(ilpInfeasible !== undefined ? { ilpInfeasible } : {}),
+    ...(ilpTimedOut !== undefined ? { ilpTimedOut } : {}),
   };
 }
