@@ -201,7 +201,7 @@ describe('engine graph executor (cpu backend)', function () {
       expect(e.partial.tasks.map((t) => t.id)).to.deep.equal([1]);
     });
 
-    it('the native layer validates too (bypassing TS): codes survive the boundary', () => {
+    it('the native layer only guards (bypassing TS): memory and hangs, with codes that survive the boundary', async () => {
       const r = loadNative();
       if (!r.ok) throw new Error(r.reason);
       const raw = (g: unknown): unknown => r.binding.runGraph(g as never);
@@ -217,8 +217,12 @@ describe('engine graph executor (cpu backend)', function () {
       expect(codeOf(() => raw(task({ op: 'nope' })))).to.equal('E_BAD_OP');
       expect(codeOf(() => raw(task({ op: 'relu', x: 0, y: 0, n: 5 })))).to.equal('E_BUFFER_RANGE');
       expect(codeOf(() => raw(task({ op: 'relu', x: 0, y: 3, n: 1 })))).to.equal('E_BUFFER_RANGE');
-      expect(codeOf(() => raw(task({ op: 'biasAdd', x: 0, bias: 0, rows: 2, cols: 2 })))).to.equal('E_BAD_OP');
-      expect(codeOf(() => raw({ contexts: [{ id: 0, cores: [99] }], tasks: [], buffers: [] }))).to.equal('E_CORES');
+      expect(codeOf(() => raw(task({ op: 'fill', dst: 0, n: 1, offset: -8, value: 0 })))).to.equal('E_BAD_OP');
+      expect(codeOf(() => raw({ contexts: [{ id: 0, cores: [] }], tasks: [], buffers: [] }))).to.equal('E_CORES');
+      // Semantics (aliasing, flags, core sets) are validateGraph's; natively an unusable core fails the run.
+      const missingCore = Math.max(...r.binding.cpuInfo().allowedCores) + 1;
+      const run = raw({ contexts: [{ id: 0, cores: [missingCore] }], tasks: [{ id: 1, context: 0, ops: [], deps: [] }], buffers: [] }) as { promise: Promise<unknown> };
+      await expectCode(run.promise, 'E_CORES');
       expect(codeOf(() => raw({ contexts: [{ id: 0, cores: [0] }], tasks: [{ id: 1, context: 0, ops: [], deps: [2] }, { id: 2, context: 0, ops: [], deps: [1] }], buffers: [] }))).to.equal('E_CYCLE');
       expect(codeOf(() => raw({ contexts: [], tasks: [], buffers: [new Float64Array(2)] }))).to.equal('E_BUFFER_RANGE');
     });

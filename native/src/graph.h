@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common.h"
+#include "ops_generated.h"
 
 namespace mosaic {
 
@@ -54,8 +55,10 @@ struct GraphOutcome {
   int64_t failedOp = -1;
 };
 
-// Structural checks (cores, ids, deps, cycles, every op). Throws EngineError.
-void validateGraph(const GraphSpec& g);
+// Guards, not validation (src/engine/native.ts validateGraph validates every graph with messages
+// for a person, and this layer trusts it): what would otherwise corrupt memory or hang a run --
+// a context without cores, an op outside its buffers, a dependency cycle. Throws EngineError.
+void guardGraph(const GraphSpec& g);
 
 // Runs the graph. Never throws for task failures: they are reported in the outcome.
 GraphOutcome executeGraph(const GraphSpec& g, const std::atomic<bool>& cancel);
