@@ -130,6 +130,7 @@ GraphSpec decodeGraph(const Napi::Object& spec, std::vector<Napi::ObjectReferenc
   Napi::Array tasks = getArray(spec, "tasks", "graph");
   std::map<int64_t, int> taskIndex;
   std::vector<std::vector<int64_t>> depIds;
+  std::vector<int64_t> waitIds;  // test seam testWaitFor: a task id, or -1
   for (uint32_t t = 0; t < tasks.Length(); ++t) {
     if (!tasks.Get(t).IsObject()) throw EngineError("E_BAD_GRAPH", "task #" + std::to_string(t) + " is not an object");
     Napi::Object o = tasks.Get(t).As<Napi::Object>();
@@ -142,6 +143,12 @@ GraphSpec decodeGraph(const Napi::Object& spec, std::vector<Napi::ObjectReferenc
     ts.context = ci->second;
     Napi::Array ops = getArray(o, "ops", where);
     for (uint32_t k = 0; k < ops.Length(); ++k) ts.ops.push_back(decodeOp(ops.Get(k), where + " op " + std::to_string(k)));
+    Napi::Value wait = o.Get("testWaitFor");
+    if (wait.IsString() && wait.As<Napi::String>().Utf8Value() == "cancel") ts.waitForCancel = true;
+    waitIds.push_back(wait.IsNumber() ? wait.As<Napi::Number>().Int64Value() : -1);
+    if (!wait.IsUndefined() && !wait.IsNumber() && !ts.waitForCancel) {
+      throw EngineError("E_BAD_GRAPH", where + ": testWaitFor must be a task id or \"cancel\"");
+    }
     Napi::Array deps = getArray(o, "deps", where);
     std::vector<int64_t> ids;
     for (uint32_t k = 0; k < deps.Length(); ++k) {
@@ -165,6 +172,13 @@ GraphSpec decodeGraph(const Napi::Object& spec, std::vector<Napi::ObjectReferenc
         throw EngineError("E_CYCLE", "task " + std::to_string(g.tasks[t].id) + " depends on itself");
       }
       g.tasks[t].deps.push_back(it->second);
+    }
+    if (waitIds[t] >= 0) {
+      auto it = taskIndex.find(waitIds[t]);
+      if (it == taskIndex.end()) {
+        throw EngineError("E_BAD_GRAPH", "task " + std::to_string(g.tasks[t].id) + " waits for unknown task " + std::to_string(waitIds[t]));
+      }
+      g.tasks[t].waitForStart = it->second;
     }
   }
   guardGraph(g);

@@ -110,6 +110,7 @@ void contextLoop(const GraphSpec& g, int ctx, Shared& sh, const std::atomic<bool
   size_t doneCount = 0;
   for (;;) {
     int next = -1;
+    int64_t startNs = 0;
     {
       std::unique_lock<std::mutex> lock(sh.mu);
       for (;;) {
@@ -139,7 +140,10 @@ void contextLoop(const GraphSpec& g, int ctx, Shared& sh, const std::atomic<bool
         sh.cv.wait_for(lock, std::chrono::milliseconds(20));
       }
       if (next < 0) return;
+      // The start is stamped under the lock that marks the task running, so a task that sees this
+      // one running (the testWaitFor seam) started no earlier than this stamp.
       sh.state[next] = TaskState::Running;
+      startNs = nowNs(t0);
     }
     std::string pe = pool.pinErrors();
     if (!pe.empty()) {
@@ -150,7 +154,15 @@ void contextLoop(const GraphSpec& g, int ctx, Shared& sh, const std::atomic<bool
     TaskRecord rec;
     rec.id = task.id;
     rec.context = spec.id;
-    rec.startNs = nowNs(t0);
+    rec.startNs = startNs;
+    if (task.waitForStart >= 0 || task.waitForCancel) {
+      // Test seam: hold before the first op (polling; the waited-for event does not signal the cv).
+      std::unique_lock<std::mutex> lock(sh.mu);
+      while (!sh.stop && !cancel.load(std::memory_order_relaxed) &&
+             !(task.waitForStart >= 0 && sh.state[task.waitForStart] != TaskState::Waiting)) {
+        sh.cv.wait_for(lock, std::chrono::milliseconds(1));
+      }
+    }
     size_t k = 0;
     bool interrupted = false;
     for (; k < task.ops.size(); ++k) {

@@ -22,6 +22,11 @@ struct TaskSpec {
   int context = 0;            // index into GraphSpec::contexts
   std::vector<OpDesc> ops;
   std::vector<int> deps;      // indices into GraphSpec::tasks
+  // Test seam (TaskSpec.testWaitFor in src/engine/native.ts): after the task starts and before its
+  // first op, wait until task `waitForStart` (an index) has started, or until the run is cancelled
+  // (`waitForCancel`). Lets tests order concurrent events without sleeping.
+  int waitForStart = -1;
+  bool waitForCancel = false;
 };
 
 struct GraphSpec {

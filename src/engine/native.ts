@@ -25,6 +25,12 @@ export type TaskSpec = {
   readonly ops: readonly Op[];
   /** Ids of tasks that must finish before this one starts. */
   readonly deps: readonly number[];
+  /**
+   * Test seam: once started, the task waits before its first op until the task with this id has
+   * started, or (`'cancel'`) until the run is cancelled. Tests use it to order concurrent events
+   * (two contexts provably running at once; a cancel that provably lands mid-run) without sleeping.
+   */
+  readonly testWaitFor?: number | 'cancel';
 };
 
 export type GraphSpec = {
@@ -86,7 +92,7 @@ export type NativeBinding = {
   setErrorClass(errorClass: new (code: never, message: string) => Error): void;
   runGraph(graph: {
     contexts: readonly ContextSpec[];
-    tasks: readonly { id: number; context: number; ops: readonly NormalizedOp[]; deps: readonly number[] }[];
+    tasks: readonly { id: number; context: number; ops: readonly NormalizedOp[]; deps: readonly number[]; testWaitFor?: number | 'cancel' }[];
     buffers: readonly Float32Array[];
   }): { promise: Promise<GraphResult>; cancel(): void };
   cpuInfo(): { allowedCores: number[]; hardwareConcurrency: number };
@@ -243,6 +249,12 @@ export function validateGraph(graph: GraphSpec, allowedCores?: readonly number[]
     if (!Array.isArray(t.ops) || !Array.isArray(t.deps)) throw new EngineError('E_BAD_GRAPH', `Expected task ${t.id} to have ops and deps arrays`);
     normalized.push((t.ops as readonly Op[]).map((op: Op, k: number) => validated(op, `task ${t.id} op ${k}`)));
   });
+  for (const t of graph.tasks) {
+    const w = t.testWaitFor;
+    if (w !== undefined && w !== 'cancel' && !(isInt(w) && taskIds.has(w) && w !== t.id)) {
+      throw new EngineError('E_BAD_GRAPH', `Expected testWaitFor of task ${t.id} to be another task's id or 'cancel' but received ${String(w)}`);
+    }
+  }
   // Dependencies and cycles (Kahn's algorithm).
   const indeg = graph.tasks.map(() => 0);
   const out: number[][] = graph.tasks.map(() => []);
@@ -286,7 +298,13 @@ export function startGraph(graph: GraphSpec): RunHandle {
   // The addon throws and rejects with MosaicError (EngineError) itself: nothing to convert.
   const handle = binding.runGraph({
     contexts: graph.contexts.map((c) => ({ id: c.id, cores: [...c.cores] })),
-    tasks: graph.tasks.map((t, i) => ({ id: t.id, context: t.context, ops: ops[i] as NormalizedOp[], deps: [...t.deps] })),
+    tasks: graph.tasks.map((t, i) => ({
+      id: t.id,
+      context: t.context,
+      ops: ops[i] as NormalizedOp[],
+      deps: [...t.deps],
+      ...(t.testWaitFor !== undefined ? { testWaitFor: t.testWaitFor } : {}),
+    })),
     buffers: graph.buffers,
   });
   return { result: handle.promise, cancel: () => handle.cancel() };
