@@ -22,25 +22,27 @@
  * simulator does). The objective is the mean over the global batch: the loss gradient of every
  * microbatch is scaled by micro/global.
  *
- * The built-in model ({@link isBuiltinModel}) trains on its synthetic task with softmax cross-entropy.
- * Any other model is a shape-accurate replay: source modules read seeded random data, sink modules get
- * the gradient of mean(output²) (MSE to zero), and no loss is reported.
+ * The loss and the data come from the model's objective (./objective.ts), so nothing here names a
+ * module: the built-in model ({@link isBuiltinModel}) trains on its synthetic task with softmax
+ * cross-entropy ({@link builtinObjective}); any other model is a shape-accurate replay: source modules
+ * read seeded random data, sink modules get the gradient of mean(output²) ({@link MSE_TO_ZERO}), and
+ * no loss is reported. Modules are compiled by the engine's one compile step ({@link compileModules}).
  */
 
 import * as os from 'os';
 
 import { MosaicError } from '../errors';
-import { backwardKinds } from '../perf/kernels';
 import { buildPerfModel } from '../perf/perf-model';
 import { assignMicrobatches, simulateIteration } from '../perf/simulate';
 import { validatePlan } from '../plan/validate';
 import type { Plan } from '../spec/plan';
 import type { ModelSpec } from '../spec/types';
 import { topologicalOrder } from '../spec/check-model';
-import { BUILTIN_CLASSES, builtinPrograms, builtinSamples, isBuiltinModel, mixSeed, seededRandom } from './builtin-model';
+import { builtinObjective, builtinPrograms, isBuiltinModel, mixSeed, seededRandom } from './builtin-model';
+import { MSE_TO_ZERO } from './objective';
 import { assignCpuCores, loadNative, startGraph, type ContextSpec, type GraphResult, type TaskSpec } from './native';
 import type { Op } from './ops';
-import { compileModule, optimizerOpsForStep, remapOp, type ModuleProgram } from './program';
+import { compileModule, compileModules, optimizerOpsForStep, remapOp, type ModuleProgram } from './program';
 
 export type TrainOptions = {
   readonly iterations: number;
@@ -106,19 +108,7 @@ type Compiled = {
 function compileModel(model: ModelSpec, scale: number): Compiled {
   const builtin = isBuiltinModel(model) && scale === 1;
   const order = topologicalOrder(model);
-  const byName = new Map(model.modules.map((m) => [m.name, m]));
-  const kinds = backwardKinds(model);
-  let programs: Map<string, ModuleProgram>;
-  if (builtin) programs = builtinPrograms(model.batch.micro, model);
-  else {
-    programs = new Map();
-    for (const name of order) {
-      const m = byName.get(name)!;
-      const inputWidth = m.inputs.reduce((s, i) => s + programs.get(i)!.outputElementsPerSample, 0);
-      const needsInputGrad = m.inputs.some((i) => kinds.get(i) !== 'none');
-      programs.set(name, compileModule(m, { micro: model.batch.micro, scale, needsInputGrad, ...(m.inputs.length > 0 ? { inputWidth } : {}) }));
-    }
-  }
+  const programs = builtin ? builtinPrograms(model.batch.micro, model) : compileModules(model, { micro: model.batch.micro, scale }, compileModule);
   return { model, order, programs, builtin, scale };
 }
 
@@ -315,54 +305,32 @@ function build(plan: Plan, c: Compiled, seed: number): Built {
     throw new Error(`internal: ${input} is not an input of ${consumer}`);
   };
 
-  // Loss buffers per sink and microbatch.
+  // Loss ops and data per sink and microbatch, from the model's objective.
+  const objective = c.builtin ? builtinObjective(seed) : MSE_TO_ZERO;
   const lossBuffers: Float32Array[] = [];
   const fills: ((iteration: number) => void)[] = [];
-  const lossOps = new Map<string, { forward: Op[]; backward: Op[] }>(); // key `${module}:${k}`
-  const scaleGrad = micro / model.batch.global;
+  const lossOps = new Map<string, { forward: readonly Op[]; backward: readonly Op[] }>(); // key `${module}:${k}`
   for (const name of c.order) {
     if ((consumers.get(name) as string[]).length > 0) continue;
     const p = c.programs.get(name)!;
-    if (p.backward.length === 0 && !c.builtin) continue;
+    if (p.backward.length === 0 && !objective.lossOnFrozenSinks) continue;
     for (let k = 0; k < K; k++) {
       const map = mapFor(name, k);
-      const out = map(p.output);
-      const dOut = map(p.dOutput);
-      const n = p.outputElementsPerSample * micro;
-      const tmp = alloc(n);
-      const loss = alloc(1);
-      if (c.builtin) {
-        const labels = alloc(micro);
-        const probs = alloc(n);
-        lossBuffers.push(buffers[loss] as Float32Array);
-        lossOps.set(`${name}:${k}`, {
-          forward: [{ op: 'softmaxCrossEntropy', logits: out, labels, loss, probs, rows: micro, cols: BUILTIN_CLASSES }],
-          backward: [
-            { op: 'softmaxCrossEntropyBackward', probs, labels, dLogits: tmp, rows: micro, cols: BUILTIN_CLASSES },
-            { op: 'fill', dst: dOut, n, value: 0 },
-            { op: 'accumulate', src: tmp, dst: dOut, n, alpha: scaleGrad },
-          ],
-        });
-        const labelBuf = buffers[labels] as Float32Array;
-        const imageBuf = buffers[mapFor('image', k)(c.programs.get('image')!.data as number)] as Float32Array;
-        const audioBuf = buffers[mapFor('audio', k)(c.programs.get('audio')!.data as number)] as Float32Array;
-        fills.push((iteration) => {
-          const batch = builtinSamples(seed, iteration, k * micro, micro);
-          imageBuf.set(batch.image);
-          audioBuf.set(batch.audio);
-          labelBuf.set(batch.labels);
-        });
-      } else {
-        const zero = alloc(n);
-        lossOps.set(`${name}:${k}`, {
-          forward: [{ op: 'mseLoss', pred: out, target: zero, loss, n }],
-          backward: [
-            { op: 'mseLossBackward', pred: out, target: zero, dPred: tmp, n },
-            { op: 'fill', dst: dOut, n, value: 0 },
-            { op: 'accumulate', src: tmp, dst: dOut, n, alpha: scaleGrad },
-          ],
-        });
-      }
+      const sink = objective.sink({
+        module: name,
+        k,
+        micro,
+        out: map(p.output),
+        dOut: map(p.dOutput),
+        n: p.outputElementsPerSample * micro,
+        gradScale: micro / model.batch.global,
+        alloc,
+        buffer: (i) => buffers[i] as Float32Array,
+        dataOf: (m) => buffers[mapFor(m, k)(c.programs.get(m)!.data as number)] as Float32Array,
+      });
+      lossOps.set(`${name}:${k}`, { forward: sink.forward, backward: sink.backward });
+      if (sink.loss) lossBuffers.push(sink.loss);
+      if (sink.fill) fills.push(sink.fill);
     }
   }
 
