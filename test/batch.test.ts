@@ -5,7 +5,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { caseId, manifestHash, parseManifest, parseShard, shardOf } from '../src/batch/manifest';
 import { parseResults } from '../src/batch/store';
-import { CLI, explicitModule, ROOT, rng, tinyCluster, tinyModel } from './helpers/fixtures';
+import { CLI, explicitModule, GUARD_SECONDS, ROOT, rng, tinyCluster, tinyModel } from './helpers/fixtures';
 
 type Run = { status: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string };
 const cli = (...args: string[]): Run => {
@@ -13,19 +13,19 @@ const cli = (...args: string[]): Run => {
   return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
 };
 
-/** Runs the CLI and sends `signal` after `afterMs` (if it is still running). */
 /**
- * Runs the CLI and sends `signal` once `results.jsonl` holds `afterLines` complete lines plus `extraMs`
- * (so the kill lands mid-batch however loaded the machine is, and at a random point within a case).
+ * Runs the CLI and sends `signal` as soon as `results.jsonl` holds `afterLines` complete lines: driven
+ * by the batch's own progress, not by a clock, so the kill lands mid-batch however loaded the machine
+ * is (with two workers, the other one is usually mid-case).
  */
-function cliKilledAfter(args: string[], resultsFile: string, afterLines: number, extraMs: number, signal: NodeJS.Signals): Promise<Run> {
+function cliKilledAfter(args: string[], resultsFile: string, afterLines: number, signal: NodeJS.Signals): Promise<Run> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
-    let timer: NodeJS.Timeout | undefined;
+    let sent = false;
     const poll = setInterval(() => {
       let lines = 0;
       try {
@@ -33,14 +33,14 @@ function cliKilledAfter(args: string[], resultsFile: string, afterLines: number,
       } catch {
         return; // not created yet
       }
-      if (lines >= afterLines && !timer) {
+      if (lines >= afterLines && !sent) {
+        sent = true;
         clearInterval(poll);
-        timer = setTimeout(() => child.kill(signal), extraMs);
+        child.kill(signal);
       }
     }, 5);
     child.on('close', (status, sig) => {
       clearInterval(poll);
-      if (timer) clearTimeout(timer);
       resolve({ status, signal: sig, stdout, stderr });
     });
   });
@@ -82,7 +82,7 @@ function expectWholeLines(dir: string): void {
 }
 
 describe('mosaic batch: manifests, worker pool, resume after kills, shards and merge, report', function () {
-  this.timeout(120000);
+  this.timeout(600000); // a hang guard only: nothing here races a clock
   let dir: string;
   let manifest: string;
   let reference: Map<string, unknown>;
@@ -106,10 +106,12 @@ describe('mosaic batch: manifests, worker pool, resume after kills, shards and m
       manifest,
       JSON.stringify({
         name: 'test',
-        timeLimitSeconds: 5,
+        // Time limits that never strike (GUARD_SECONDS): every case's result is the same on any machine,
+        // so a killed-and-resumed batch can be compared with the reference case for case.
+        timeLimitSeconds: GUARD_SECONDS,
         cases: [
           { model: 'specs/tiny-a.json', cluster: 'specs/tiny-4.json', method: 'compare' },
-          { model: 'specs/tiny-b.json', cluster: 'specs/tiny-2.json', method: 'all', solver: 'glpk', timeLimitSeconds: 3 },
+          { model: 'specs/tiny-b.json', cluster: 'specs/tiny-2.json', method: 'all', solver: 'glpk', timeLimitSeconds: GUARD_SECONDS },
           { model: 'specs/huge.json', cluster: 'specs/tiny-2.json', method: 'heuristic' },
           { model: 'specs/invalid.json', cluster: 'specs/tiny-2.json', method: 'baseline' },
           { model: 'specs/missing.json', cluster: 'specs/tiny-2.json', method: 'heuristic' },
@@ -175,7 +177,7 @@ describe('mosaic batch: manifests, worker pool, resume after kills, shards and m
         for (let kill = 0; kill < 3; kill++) {
           // Kill after a random number of further results (the first kill within the first half of the cases).
           const done = fs.existsSync(path.join(out, 'results.jsonl')) ? (fs.readFileSync(path.join(out, 'results.jsonl'), 'utf8').match(/\n/g) ?? []).length : 0;
-          const r = await cliKilledAfter(['batch', manifest, '-o', out, '--workers', '2'], path.join(out, 'results.jsonl'), done + Math.floor(random() * 8), random() * 200, signal);
+          const r = await cliKilledAfter(['batch', manifest, '-o', out, '--workers', '2'], path.join(out, 'results.jsonl'), done + Math.floor(random() * 8), signal);
           expectWholeLines(out);
           if (r.status === 0) break;
           interrupted++;
@@ -296,16 +298,19 @@ describe('mosaic batch: manifests, worker pool, resume after kills, shards and m
   });
 
   it('a case past its hard time limit is abandoned, recorded as E_TIME_LIMIT, and the batch goes on', () => {
+    // The slow case is injected (MOSAIC_BATCH_TEST_HANG: its worker never answers), so it reaches its
+    // 150 ms hard limit on any machine; a fast machine cannot finish it in time and flip the test.
     const m = path.join(dir, 'slow.json');
     fs.writeFileSync(m, JSON.stringify({
       graceSeconds: 0,
       cases: [
         { model: 'specs/tiny-a.json', cluster: 'specs/tiny-4.json', method: 'compare', timeLimitSeconds: 0.05 },
-        { model: 'specs/tiny-b.json', cluster: 'specs/tiny-4.json', method: 'heuristic', timeLimitSeconds: 5 },
+        { model: 'specs/tiny-b.json', cluster: 'specs/tiny-4.json', method: 'heuristic', timeLimitSeconds: GUARD_SECONDS },
       ],
     }));
     const out = path.join(dir, 'slow');
-    const r = cli('batch', m, '-o', out, '--workers', '1');
+    const hung = spawnSync(process.execPath, [CLI, 'batch', m, '-o', out, '--workers', '1'], { encoding: 'utf8', cwd: ROOT, env: { ...process.env, MOSAIC_BATCH_TEST_HANG: 'tiny-a.json' } });
+    const r = { status: hung.status, stderr: hung.stderr };
     expect(r.status, r.stderr).to.equal(0);
     const rows = [...resultsOf(out).values()] as any[];
     expect(rows.map((x) => x.status)).to.have.members(['failed', 'ok']);

@@ -54,8 +54,8 @@ describe('CPU engine costs in the performance model', () => {
       expect(Number.isFinite(v)).to.equal(true);
       expect(v).to.be.at.least(0);
     }
-    // A graph run starts threads and pins them: it costs more than one more task on a running context.
-    expect(costs.perGraphMs).to.be.greaterThan(costs.perTaskMs);
+    // Not asserted: that a graph run costs more than a task (true on an idle machine, but a measured
+    // comparison, which load can flip; the tests assert no timings).
     if (cores.length < 2) expect(costs.perHopMs).to.equal(0);
   });
 });

@@ -7,6 +7,10 @@ import { rng } from './helpers/fixtures';
 
 import { loadNative, runGraph } from '../src/engine/native';
 import { OP_NAMES, referenceOp, type Op, type Vec } from '../src/engine/ops';
+import { allowedCores } from './helpers/cores';
+
+/** Up to two usable cores (from the addon's allowed set, never hard-coded ids). */
+const upToTwoCores = (): number[] => allowedCores().slice(0, 2);
 
 
 function randomArray(r: () => number, n: number, lo = -1, hi = 1): Float32Array {
@@ -34,7 +38,7 @@ async function checkAgainstReference(c: Case): Promise<void> {
   const native = c.buffers.map((b) => b.slice());
   const reference = c.buffers.map((b) => b.slice());
   referenceOp(c.op, reference);
-  await runGraph({ contexts: [{ id: 0, cores: c.cores ?? [0, 1] }], tasks: [{ id: 1, context: 0, ops: [c.op], deps: [] }], buffers: native });
+  await runGraph({ contexts: [{ id: 0, cores: c.cores ?? upToTwoCores() }], tasks: [{ id: 1, context: 0, ops: [c.op], deps: [] }], buffers: native });
   native.forEach((b, i) => expectClose(b, reference[i] as Float32Array, `${c.name} buffer #${i}`));
 }
 
@@ -46,7 +50,8 @@ function cases(): Case[] {
     const [m, n, k] = [37, 45, 29];
     out.push({ name: `gemm tA=${transA} tB=${transB}`, op: { op: 'gemm', a: 0, b: 1, c: 2, m, n, k, transA, transB, alpha: 0.7, beta: 0.3 }, buffers: [A(m * k), A(k * n), A(m * n)] });
   }
-  for (const cores of [[0], [0, 1]]) {
+  for (const count of [1, 2]) {
+    const cores = allowedCores().slice(0, count);
     const [m, n, k] = [150, 131, 170];
     out.push({ name: `gemm big on ${cores.length} core(s)`, cores, op: { op: 'gemm', a: 0, b: 1, c: 2, m, n, k, transB: true }, buffers: [A(m * k), A(n * k), A(m * n)] });
   }
@@ -279,7 +284,7 @@ describe('engine ops: backward ops pass a finite-difference check (float64 refer
       const f32 = f64.map((b) => Float32Array.from(b));
       const ref = f32.map((b) => b.slice());
       for (const op of c.backward) referenceOp(op, ref as Vec[]);
-      await runGraph({ contexts: [{ id: 0, cores: [0, 1] }], tasks: [{ id: 0, context: 0, ops: c.backward, deps: [] }], buffers: f32 });
+      await runGraph({ contexts: [{ id: 0, cores: upToTwoCores() }], tasks: [{ id: 0, context: 0, ops: c.backward, deps: [] }], buffers: f32 });
       for (const [, grad] of c.grads) expectClose(f32[grad] as Float32Array, ref[grad] as Float32Array, `${c.name} grad #${grad}`);
     }
   });

@@ -16,10 +16,32 @@
 namespace mosaic {
 namespace {
 
+// The JS error class (src/errors.ts MosaicError), handed over once by setErrorClass when
+// src/engine/native.ts loads the addon (the better-sqlite3 pattern). Per environment, so worker
+// threads that load the addon keep their own.
+struct AddonData {
+  Napi::FunctionReference errorClass;
+};
+
+// An error with a stable code: `new MosaicError(code, message)` once the class is set, else (the
+// addon required directly) a plain Error with a `code` property.
 Napi::Error codedError(Napi::Env env, const std::string& code, const std::string& message) {
+  AddonData* data = env.GetInstanceData<AddonData>();
+  if (data != nullptr && !data->errorClass.IsEmpty()) {
+    Napi::Object err = data->errorClass.New({Napi::String::New(env, code), Napi::String::New(env, message)});
+    return Napi::Error(env, err);
+  }
   Napi::Error err = Napi::Error::New(env, message);
   err.Set("code", Napi::String::New(env, code));
   return err;
+}
+
+// setErrorClass(ctor): the class every error of this addon is constructed with, as new ctor(code, message).
+Napi::Value SetErrorClass(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsFunction()) throw codedError(env, "E_INTERNAL", "setErrorClass expects a constructor");
+  env.GetInstanceData<AddonData>()->errorClass = Napi::Persistent(info[0].As<Napi::Function>());
+  return env.Undefined();
 }
 
 [[noreturn]] void throwCoded(Napi::Env env, const EngineError& e) { throw codedError(env, e.code(), e.what()); }
@@ -61,15 +83,15 @@ OpDesc decodeOp(const Napi::Value& v, const std::string& where) {
   std::string w = where + " (" + opName + ")";
   OpDesc op;
   op.kind = s->kind;
-  for (size_t j = 0; j < s->buffers.size(); ++j) {
+  for (int j = 0; j < s->nBuffers; ++j) {
     int64_t idx = getInt(o, s->buffers[j], w);
     if (idx < 0 || idx > (1 << 30)) {
       throw EngineError("E_BUFFER_RANGE", w + ": buffer " + s->buffers[j] + " = " + std::to_string(idx) + " is not a buffer index");
     }
     op.buf[j] = static_cast<int>(idx);
   }
-  for (size_t j = 0; j < s->ints.size(); ++j) op.i[j] = getInt(o, s->ints[j], w);
-  for (size_t j = 0; j < s->floats.size(); ++j) op.f[j] = getNumber(o, s->floats[j], w);
+  for (int j = 0; j < s->nInts; ++j) op.i[j] = getInt(o, s->ints[j], w);
+  for (int j = 0; j < s->nFloats; ++j) op.f[j] = getNumber(o, s->floats[j], w);
   return op;
 }
 
@@ -108,6 +130,7 @@ GraphSpec decodeGraph(const Napi::Object& spec, std::vector<Napi::ObjectReferenc
   Napi::Array tasks = getArray(spec, "tasks", "graph");
   std::map<int64_t, int> taskIndex;
   std::vector<std::vector<int64_t>> depIds;
+  std::vector<int64_t> waitIds;  // test seam testWaitFor: a task id, or -1
   for (uint32_t t = 0; t < tasks.Length(); ++t) {
     if (!tasks.Get(t).IsObject()) throw EngineError("E_BAD_GRAPH", "task #" + std::to_string(t) + " is not an object");
     Napi::Object o = tasks.Get(t).As<Napi::Object>();
@@ -120,6 +143,12 @@ GraphSpec decodeGraph(const Napi::Object& spec, std::vector<Napi::ObjectReferenc
     ts.context = ci->second;
     Napi::Array ops = getArray(o, "ops", where);
     for (uint32_t k = 0; k < ops.Length(); ++k) ts.ops.push_back(decodeOp(ops.Get(k), where + " op " + std::to_string(k)));
+    Napi::Value wait = o.Get("testWaitFor");
+    if (wait.IsString() && wait.As<Napi::String>().Utf8Value() == "cancel") ts.waitForCancel = true;
+    waitIds.push_back(wait.IsNumber() ? wait.As<Napi::Number>().Int64Value() : -1);
+    if (!wait.IsUndefined() && !wait.IsNumber() && !ts.waitForCancel) {
+      throw EngineError("E_BAD_GRAPH", where + ": testWaitFor must be a task id or \"cancel\"");
+    }
     Napi::Array deps = getArray(o, "deps", where);
     std::vector<int64_t> ids;
     for (uint32_t k = 0; k < deps.Length(); ++k) {
@@ -144,8 +173,15 @@ GraphSpec decodeGraph(const Napi::Object& spec, std::vector<Napi::ObjectReferenc
       }
       g.tasks[t].deps.push_back(it->second);
     }
+    if (waitIds[t] >= 0) {
+      auto it = taskIndex.find(waitIds[t]);
+      if (it == taskIndex.end()) {
+        throw EngineError("E_BAD_GRAPH", "task " + std::to_string(g.tasks[t].id) + " waits for unknown task " + std::to_string(waitIds[t]));
+      }
+      g.tasks[t].waitForStart = it->second;
+    }
   }
-  validateGraph(g);
+  guardGraph(g);
   return g;
 }
 
@@ -270,12 +306,12 @@ Napi::Value CpuInfo(const Napi::CallbackInfo& info) {
 Napi::Value OpNames(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object out = Napi::Object::New(env);
-  for (const auto& s : opSchemas()) {
+  for (const OpSchema& s : kOpSchemas) {
     Napi::Array fields = Napi::Array::New(env);
     uint32_t k = 0;
-    for (const char* f : s.buffers) fields.Set(k++, Napi::String::New(env, f));
-    for (const char* f : s.ints) fields.Set(k++, Napi::String::New(env, f));
-    for (const char* f : s.floats) fields.Set(k++, Napi::String::New(env, f));
+    for (int j = 0; j < s.nBuffers; ++j) fields.Set(k++, Napi::String::New(env, s.buffers[j]));
+    for (int j = 0; j < s.nInts; ++j) fields.Set(k++, Napi::String::New(env, s.ints[j]));
+    for (int j = 0; j < s.nFloats; ++j) fields.Set(k++, Napi::String::New(env, s.floats[j]));
     out.Set(s.name, fields);
   }
   return out;
@@ -425,6 +461,8 @@ Napi::Value BenchPlainLoop(const Napi::CallbackInfo& info) {
 
 static Napi::Object InitMosaic(Napi::Env env, Napi::Object exports) {
   using namespace mosaic;
+  env.SetInstanceData(new AddonData());
+  exports.Set("setErrorClass", Napi::Function::New(env, SetErrorClass, "setErrorClass"));
   exports.Set("runGraph", Napi::Function::New(env, RunGraph, "runGraph"));
   exports.Set("cpuInfo", Napi::Function::New(env, CpuInfo, "cpuInfo"));
   exports.Set("opFields", Napi::Function::New(env, OpNames, "opFields"));

@@ -1,4 +1,5 @@
-// Op schemas, validation and the CPU kernels (everything except GEMM, see gemm.cc).
+// The memory guard and the CPU kernels of every op (GEMM itself is in gemm.cc). The op set, its
+// schemas and buffer sizes are generated from src/engine/ops.json (ops_generated.h).
 // Reductions accumulate in double so the results track the float64 JS reference closely.
 #include "cpu_ops.h"
 
@@ -9,216 +10,41 @@
 
 namespace mosaic {
 
-const std::vector<OpSchema>& opSchemas() {
-  static const std::vector<OpSchema> kSchemas = {
-      {"gemm", OpKind::Gemm, {"a", "b", "c"}, {"m", "n", "k", "transA", "transB"}, {"alpha", "beta"}},
-      {"biasAdd", OpKind::BiasAdd, {"x", "bias"}, {"rows", "cols"}, {}},
-      {"relu", OpKind::Relu, {"x", "y"}, {"n"}, {}},
-      {"reluBackward", OpKind::ReluBackward, {"x", "dy", "dx"}, {"n"}, {}},
-      {"gelu", OpKind::Gelu, {"x", "y"}, {"n"}, {}},
-      {"geluBackward", OpKind::GeluBackward, {"x", "dy", "dx"}, {"n"}, {}},
-      {"softmax", OpKind::Softmax, {"x", "y"}, {"rows", "cols"}, {}},
-      {"softmaxBackward", OpKind::SoftmaxBackward, {"y", "dy", "dx"}, {"rows", "cols"}, {}},
-      {"attention", OpKind::Attention, {"q", "k", "v", "out", "probs"},
-       {"batch", "seqQ", "seqK", "dim", "causal"}, {"scale"}},
-      {"attentionBackward", OpKind::AttentionBackward, {"q", "k", "v", "probs", "dOut", "dQ", "dK", "dV"},
-       {"batch", "seqQ", "seqK", "dim"}, {"scale"}},
-      {"layerNorm", OpKind::LayerNorm, {"x", "gamma", "beta", "y", "mean", "rstd"}, {"rows", "cols"}, {"eps"}},
-      {"layerNormBackward", OpKind::LayerNormBackward,
-       {"x", "gamma", "mean", "rstd", "dy", "dx", "dGamma", "dBeta"}, {"rows", "cols"}, {}},
-      {"mseLoss", OpKind::MseLoss, {"pred", "target", "loss"}, {"n"}, {}},
-      {"mseLossBackward", OpKind::MseLossBackward, {"pred", "target", "dPred"}, {"n"}, {}},
-      {"softmaxCrossEntropy", OpKind::SoftmaxCrossEntropy, {"logits", "labels", "loss", "probs"},
-       {"rows", "cols"}, {}},
-      {"softmaxCrossEntropyBackward", OpKind::SoftmaxCrossEntropyBackward, {"probs", "labels", "dLogits"},
-       {"rows", "cols"}, {}},
-      {"sgd", OpKind::Sgd, {"param", "grad"}, {"n"}, {"lr", "weightDecay"}},
-      {"adam", OpKind::Adam, {"param", "grad", "m", "v"}, {"n", "step"},
-       {"lr", "beta1", "beta2", "eps", "weightDecay"}},
-      {"reduceRows", OpKind::ReduceRows, {"x", "y"}, {"rows", "cols", "accumulate"}, {}},
-      {"copy", OpKind::Copy, {"src", "dst"}, {"n", "srcOffset", "dstOffset"}, {}},
-      {"accumulate", OpKind::Accumulate, {"src", "dst"}, {"n", "srcOffset", "dstOffset"}, {"alpha"}},
-      {"fill", OpKind::Fill, {"dst"}, {"n", "offset"}, {"value"}},
-  };
-  return kSchemas;
-}
-
 const OpSchema* findOpSchema(const std::string& name) {
-  for (const auto& s : opSchemas()) {
+  for (const OpSchema& s : kOpSchemas) {
     if (name == s.name) return &s;
   }
   return nullptr;
 }
 
-const OpSchema& schemaOf(OpKind kind) {
-  for (const auto& s : opSchemas()) {
-    if (s.kind == kind) return s;
-  }
-  throw EngineError("E_INTERNAL", "no schema for op kind");
-}
-
-namespace {
-
-constexpr int64_t kMaxElems = int64_t(1) << 40;
-
-struct Need {
-  int slot;        // index into op.buf
-  int64_t elems;   // elements required from offset 0 (or offset + n)
-  bool output;
-};
-
-// Which int fields are flags (0/1), offsets (>= 0) or step (>= 1); everything else is a size >= 1.
-bool isFlag(const char* name) {
-  return !std::strcmp(name, "transA") || !std::strcmp(name, "transB") || !std::strcmp(name, "causal") ||
-         !std::strcmp(name, "accumulate");
-}
-bool isOffset(const char* name) {
-  return !std::strcmp(name, "srcOffset") || !std::strcmp(name, "dstOffset") || !std::strcmp(name, "offset");
-}
-
-// Ops whose outputs may alias their inputs (elementwise or row-local with a read-before-write order).
-bool inPlaceSafe(OpKind k) {
-  switch (k) {
-    case OpKind::Relu: case OpKind::ReluBackward: case OpKind::Gelu: case OpKind::GeluBackward:
-    case OpKind::Softmax: case OpKind::SoftmaxBackward: case OpKind::LayerNorm:
-      return true;
-    default:
-      return false;
-  }
-}
-
-std::vector<Need> needsOf(const OpDesc& op) {
-  const int64_t* I = op.i;
-  switch (op.kind) {
-    case OpKind::Gemm:
-      return {{0, I[0] * I[2], false}, {1, I[2] * I[1], false}, {2, I[0] * I[1], true}};
-    case OpKind::BiasAdd:
-      return {{0, I[0] * I[1], true}, {1, I[1], false}};
-    case OpKind::Relu: case OpKind::Gelu:
-      return {{0, I[0], false}, {1, I[0], true}};
-    case OpKind::ReluBackward: case OpKind::GeluBackward:
-      return {{0, I[0], false}, {1, I[0], false}, {2, I[0], true}};
-    case OpKind::Softmax:
-      return {{0, I[0] * I[1], false}, {1, I[0] * I[1], true}};
-    case OpKind::SoftmaxBackward:
-      return {{0, I[0] * I[1], false}, {1, I[0] * I[1], false}, {2, I[0] * I[1], true}};
-    case OpKind::Attention: {
-      int64_t b = I[0], sq = I[1], sk = I[2], d = I[3];
-      return {{0, b * sq * d, false}, {1, b * sk * d, false}, {2, b * sk * d, false},
-              {3, b * sq * d, true}, {4, b * sq * sk, true}};
-    }
-    case OpKind::AttentionBackward: {
-      int64_t b = I[0], sq = I[1], sk = I[2], d = I[3];
-      return {{0, b * sq * d, false}, {1, b * sk * d, false}, {2, b * sk * d, false},
-              {3, b * sq * sk, false}, {4, b * sq * d, false}, {5, b * sq * d, true},
-              {6, b * sk * d, true}, {7, b * sk * d, true}};
-    }
-    case OpKind::LayerNorm: {
-      int64_t r = I[0], c = I[1];
-      return {{0, r * c, false}, {1, c, false}, {2, c, false}, {3, r * c, true}, {4, r, true}, {5, r, true}};
-    }
-    case OpKind::LayerNormBackward: {
-      int64_t r = I[0], c = I[1];
-      return {{0, r * c, false}, {1, c, false}, {2, r, false}, {3, r, false}, {4, r * c, false},
-              {5, r * c, true}, {6, c, true}, {7, c, true}};
-    }
-    case OpKind::MseLoss:
-      return {{0, I[0], false}, {1, I[0], false}, {2, 1, true}};
-    case OpKind::MseLossBackward:
-      return {{0, I[0], false}, {1, I[0], false}, {2, I[0], true}};
-    case OpKind::SoftmaxCrossEntropy:
-      return {{0, I[0] * I[1], false}, {1, I[0], false}, {2, 1, true}, {3, I[0] * I[1], true}};
-    case OpKind::SoftmaxCrossEntropyBackward:
-      return {{0, I[0] * I[1], false}, {1, I[0], false}, {2, I[0] * I[1], true}};
-    case OpKind::Sgd:
-      return {{0, I[0], true}, {1, I[0], false}};
-    case OpKind::Adam:
-      return {{0, I[0], true}, {1, I[0], false}, {2, I[0], true}, {3, I[0], true}};
-    case OpKind::ReduceRows:
-      return {{0, I[0] * I[1], false}, {1, I[1], true}};
-    case OpKind::Copy: case OpKind::Accumulate:
-      return {{0, I[1] + I[0], false}, {1, I[2] + I[0], true}};
-    case OpKind::Fill:
-      return {{0, I[1] + I[0], true}};
-  }
-  return {};
-}
-
-}  // namespace
-
-void validateOp(const OpDesc& op, const std::vector<BufferView>& buffers, const std::string& where) {
+// A guard, not a validation: src/engine/native.ts validateGraph checks every op (fields, ranges,
+// aliasing) with messages for a person before a graph reaches the addon, and this layer trusts it.
+// What is checked here is only what would otherwise write outside a buffer, so that the raw addon
+// (a graph that bypassed validateGraph) cannot corrupt memory: integers in [0, 2^40], buffer
+// indices in range and every buffer as long as the manifest's size expression needs.
+void guardOp(const OpDesc& op, const std::vector<BufferView>& buffers, const std::string& where) {
+  constexpr int64_t kMaxElems = int64_t(1) << 40;
   const OpSchema& s = schemaOf(op.kind);
-  for (size_t j = 0; j < s.ints.size(); ++j) {
-    const char* name = s.ints[j];
-    int64_t v = op.i[j];
-    if (isFlag(name)) {
-      if (v != 0 && v != 1) {
-        throw EngineError("E_BAD_OP", where + ": expected " + name + " to be a boolean but received " +
-                                          std::to_string(v));
-      }
-    } else if (isOffset(name)) {
-      if (v < 0 || v > kMaxElems) {
-        throw EngineError("E_BAD_OP", where + ": expected " + name + " to be an integer >= 0 but received " +
-                                          std::to_string(v));
-      }
-    } else if (v < 1 || v > kMaxElems) {
-      throw EngineError("E_BAD_OP", where + ": expected " + name + " to be an integer >= 1 but received " +
-                                        std::to_string(v));
+  for (int j = 0; j < s.nInts; ++j) {
+    if (op.i[j] < 0 || op.i[j] > kMaxElems) {
+      throw EngineError("E_BAD_OP", where + ": " + s.ints[j] + " = " + std::to_string(op.i[j]) +
+                                        " is outside [0, 2^40] (the graph bypassed validateGraph)");
     }
   }
-  for (size_t j = 0; j < s.floats.size(); ++j) {
-    if (!std::isfinite(op.f[j])) {
-      throw EngineError("E_BAD_OP", where + ": expected " + s.floats[j] + " to be a finite number");
-    }
-  }
-  if (op.kind == OpKind::LayerNorm && !(op.f[0] > 0)) {
-    throw EngineError("E_BAD_OP", where + ": expected eps > 0 but received " + std::to_string(op.f[0]));
-  }
-  if (op.kind == OpKind::Adam) {
-    if (!(op.f[1] >= 0 && op.f[1] < 1) || !(op.f[2] >= 0 && op.f[2] < 1)) {
-      throw EngineError("E_BAD_OP", where + ": expected beta1 and beta2 in [0, 1)");
-    }
-    if (!(op.f[3] > 0)) throw EngineError("E_BAD_OP", where + ": expected eps > 0");
-  }
-  std::vector<Need> needs = needsOf(op);
-  for (const Need& nd : needs) {
-    int idx = op.buf[nd.slot];
+  BufferNeed needs[kMaxOpBuffers];
+  const int count = bufferNeeds(op, needs);
+  for (int k = 0; k < count; ++k) {
+    const BufferNeed& nd = needs[k];
+    const int idx = op.buf[nd.slot];
     const char* name = s.buffers[nd.slot];
     if (idx < 0 || static_cast<size_t>(idx) >= buffers.size()) {
-      throw EngineError("E_BUFFER_RANGE", where + ": buffer " + name + " = " + std::to_string(idx) +
-                                              " is not one of the " + std::to_string(buffers.size()) +
-                                              " buffers");
+      throw EngineError("E_BUFFER_RANGE", where + ": buffer " + name + " = " + std::to_string(idx) + " is not one of the " +
+                                              std::to_string(buffers.size()) + " buffers");
     }
     if (nd.elems > kMaxElems || static_cast<uint64_t>(nd.elems) > buffers[idx].length) {
       throw EngineError("E_BUFFER_RANGE", where + ": buffer " + name + " (#" + std::to_string(idx) + ") needs " +
                                               std::to_string(nd.elems) + " elements but has " +
                                               std::to_string(buffers[idx].length));
-    }
-  }
-  // Aliasing: outputs never alias each other; they alias inputs only for in-place-safe ops.
-  // copy/accumulate/fill work on ranges of one buffer and are checked below instead.
-  if (op.kind == OpKind::Copy || op.kind == OpKind::Accumulate) {
-    if (op.buf[0] == op.buf[1] && op.i[1] != op.i[2] &&
-        std::max(op.i[1], op.i[2]) < std::min(op.i[1], op.i[2]) + op.i[0]) {
-      throw EngineError("E_BAD_OP", where + ": source and destination ranges overlap in buffer #" +
-                                        std::to_string(op.buf[0]));
-    }
-    return;
-  }
-  for (size_t x = 0; x < needs.size(); ++x) {
-    for (size_t y = x + 1; y < needs.size(); ++y) {
-      const Need& a = needs[x];
-      const Need& b = needs[y];
-      if (op.buf[a.slot] != op.buf[b.slot]) continue;
-      if (!a.output && !b.output) continue;
-      bool bothOut = a.output && b.output;
-      bool paramLike = op.kind == OpKind::Sgd || op.kind == OpKind::Adam;  // param vs grad etc.
-      // In place means element i of the output depends only on element i (or row i) of the input.
-      bool sameShape = a.elems == b.elems;
-      if (bothOut || !inPlaceSafe(op.kind) || paramLike || !sameShape) {
-        throw EngineError("E_BAD_OP", where + ": buffers " + s.buffers[a.slot] + " and " + s.buffers[b.slot] +
-                                          " must be different (both are #" + std::to_string(op.buf[a.slot]) + ")");
-      }
     }
   }
 }
@@ -262,19 +88,19 @@ int64_t labelAt(const float* labels, int64_t r, int64_t cols) {
 }  // namespace
 
 void runOp(const OpDesc& op, const std::vector<BufferView>& B, PinnedPool& pool) {
-  auto P = [&](int slot) { return B[op.buf[slot]].data; };
-  const int64_t* I = op.i;
-  const double* F = op.f;
   switch (op.kind) {
-    case OpKind::Gemm:
-      gemm(pool, I[3] != 0, I[4] != 0, I[0], I[1], I[2], static_cast<float>(F[0]), P(0), P(1),
-           static_cast<float>(F[1]), P(2));
+    case OpKind::Gemm: {
+      const GemmArgs arg = GemmArgs::of(op, B);
+      gemm(pool, arg.transA, arg.transB, arg.m, arg.n, arg.k, static_cast<float>(arg.alpha), arg.a, arg.b,
+           static_cast<float>(arg.beta), arg.c);
       return;
+    }
     case OpKind::BiasAdd: {
-      float* x = P(0);
-      const float* bias = P(1);
-      int64_t cols = I[1];
-      parallelRange(pool, I[0], 16, [&](int64_t b, int64_t e, int) {
+      const BiasAddArgs arg = BiasAddArgs::of(op, B);
+      float* x = arg.x;
+      const float* bias = arg.bias;
+      int64_t cols = arg.cols;
+      parallelRange(pool, arg.rows, 16, [&](int64_t b, int64_t e, int) {
         for (int64_t r = b; r < e; ++r) {
           float* row = x + r * cols;
           for (int64_t c = 0; c < cols; ++c) row[c] += bias[c];
@@ -283,44 +109,49 @@ void runOp(const OpDesc& op, const std::vector<BufferView>& B, PinnedPool& pool)
       return;
     }
     case OpKind::Relu: {
-      const float* x = P(0);
-      float* y = P(1);
-      parallelRange(pool, I[0], 1 << 14, [&](int64_t b, int64_t e, int) {
+      const ReluArgs arg = ReluArgs::of(op, B);
+      const float* x = arg.x;
+      float* y = arg.y;
+      parallelRange(pool, arg.n, 1 << 14, [&](int64_t b, int64_t e, int) {
         for (int64_t j = b; j < e; ++j) y[j] = x[j] > 0.0f ? x[j] : 0.0f;
       });
       return;
     }
     case OpKind::ReluBackward: {
-      const float* x = P(0);
-      const float* dy = P(1);
-      float* dx = P(2);
-      parallelRange(pool, I[0], 1 << 14, [&](int64_t b, int64_t e, int) {
+      const ReluBackwardArgs arg = ReluBackwardArgs::of(op, B);
+      const float* x = arg.x;
+      const float* dy = arg.dy;
+      float* dx = arg.dx;
+      parallelRange(pool, arg.n, 1 << 14, [&](int64_t b, int64_t e, int) {
         for (int64_t j = b; j < e; ++j) dx[j] = x[j] > 0.0f ? dy[j] : 0.0f;
       });
       return;
     }
     case OpKind::Gelu: {
-      const float* x = P(0);
-      float* y = P(1);
-      parallelRange(pool, I[0], 1 << 12, [&](int64_t b, int64_t e, int) {
+      const GeluArgs arg = GeluArgs::of(op, B);
+      const float* x = arg.x;
+      float* y = arg.y;
+      parallelRange(pool, arg.n, 1 << 12, [&](int64_t b, int64_t e, int) {
         for (int64_t j = b; j < e; ++j) y[j] = geluF(x[j]);
       });
       return;
     }
     case OpKind::GeluBackward: {
-      const float* x = P(0);
-      const float* dy = P(1);
-      float* dx = P(2);
-      parallelRange(pool, I[0], 1 << 12, [&](int64_t b, int64_t e, int) {
+      const GeluBackwardArgs arg = GeluBackwardArgs::of(op, B);
+      const float* x = arg.x;
+      const float* dy = arg.dy;
+      float* dx = arg.dx;
+      parallelRange(pool, arg.n, 1 << 12, [&](int64_t b, int64_t e, int) {
         for (int64_t j = b; j < e; ++j) dx[j] = static_cast<float>(dy[j] * geluGrad(x[j]));
       });
       return;
     }
     case OpKind::Softmax: {
-      const float* x = P(0);
-      float* y = P(1);
-      int64_t cols = I[1];
-      parallelRange(pool, I[0], 8, [&](int64_t b, int64_t e, int) {
+      const SoftmaxArgs arg = SoftmaxArgs::of(op, B);
+      const float* x = arg.x;
+      float* y = arg.y;
+      int64_t cols = arg.cols;
+      parallelRange(pool, arg.rows, 8, [&](int64_t b, int64_t e, int) {
         for (int64_t r = b; r < e; ++r) {
           const float* xr = x + r * cols;
           float* yr = y + r * cols;
@@ -339,11 +170,12 @@ void runOp(const OpDesc& op, const std::vector<BufferView>& B, PinnedPool& pool)
       return;
     }
     case OpKind::SoftmaxBackward: {
-      const float* y = P(0);
-      const float* dy = P(1);
-      float* dx = P(2);
-      int64_t cols = I[1];
-      parallelRange(pool, I[0], 8, [&](int64_t b, int64_t e, int) {
+      const SoftmaxBackwardArgs arg = SoftmaxBackwardArgs::of(op, B);
+      const float* y = arg.y;
+      const float* dy = arg.dy;
+      float* dx = arg.dx;
+      int64_t cols = arg.cols;
+      parallelRange(pool, arg.rows, 8, [&](int64_t b, int64_t e, int) {
         for (int64_t r = b; r < e; ++r) {
           const float* yr = y + r * cols;
           const float* dyr = dy + r * cols;
@@ -356,11 +188,12 @@ void runOp(const OpDesc& op, const std::vector<BufferView>& B, PinnedPool& pool)
       return;
     }
     case OpKind::Attention: {
-      const float *q = P(0), *k = P(1), *v = P(2);
-      float *out = P(3), *probs = P(4);
-      int64_t batch = I[0], sq = I[1], sk = I[2], d = I[3];
-      bool causal = I[4] != 0;
-      double scale = F[0];
+      const AttentionArgs arg = AttentionArgs::of(op, B);
+      const float *q = arg.q, *k = arg.k, *v = arg.v;
+      float *out = arg.out, *probs = arg.probs;
+      int64_t batch = arg.batch, sq = arg.seqQ, sk = arg.seqK, d = arg.dim;
+      bool causal = arg.causal;
+      double scale = arg.scale;
       parallelRange(pool, batch * sq, 2, [&](int64_t b0, int64_t e0, int) {
         std::vector<double> s(static_cast<size_t>(sk));
         std::vector<double> o(static_cast<size_t>(d));
@@ -400,10 +233,11 @@ void runOp(const OpDesc& op, const std::vector<BufferView>& B, PinnedPool& pool)
       return;
     }
     case OpKind::AttentionBackward: {
-      const float *q = P(0), *k = P(1), *v = P(2), *probs = P(3), *dOut = P(4);
-      float *dQ = P(5), *dK = P(6), *dV = P(7);
-      int64_t batch = I[0], sq = I[1], sk = I[2], d = I[3];
-      double scale = F[0];
+      const AttentionBackwardArgs arg = AttentionBackwardArgs::of(op, B);
+      const float *q = arg.q, *k = arg.k, *v = arg.v, *probs = arg.probs, *dOut = arg.dOut;
+      float *dQ = arg.dQ, *dK = arg.dK, *dV = arg.dV;
+      int64_t batch = arg.batch, sq = arg.seqQ, sk = arg.seqK, d = arg.dim;
+      double scale = arg.scale;
       std::vector<float> dS(static_cast<size_t>(batch * sq * sk));
       // Pass 1, per query row: dP = dO V^T, dS = P * (dP - rowsum(P * dP)), dQ = scale dS K.
       parallelRange(pool, batch * sq, 2, [&](int64_t b0, int64_t e0, int) {
@@ -461,11 +295,12 @@ void runOp(const OpDesc& op, const std::vector<BufferView>& B, PinnedPool& pool)
       return;
     }
     case OpKind::LayerNorm: {
-      const float *x = P(0), *gamma = P(1), *beta = P(2);
-      float *y = P(3), *mean = P(4), *rstd = P(5);
-      int64_t cols = I[1];
-      double eps = F[0];
-      parallelRange(pool, I[0], 8, [&](int64_t b, int64_t e, int) {
+      const LayerNormArgs arg = LayerNormArgs::of(op, B);
+      const float *x = arg.x, *gamma = arg.gamma, *beta = arg.beta;
+      float *y = arg.y, *mean = arg.mean, *rstd = arg.rstd;
+      int64_t cols = arg.cols;
+      double eps = arg.eps;
+      parallelRange(pool, arg.rows, 8, [&](int64_t b, int64_t e, int) {
         for (int64_t r = b; r < e; ++r) {
           const float* xr = x + r * cols;
           float* yr = y + r * cols;
@@ -487,9 +322,10 @@ void runOp(const OpDesc& op, const std::vector<BufferView>& B, PinnedPool& pool)
       return;
     }
     case OpKind::LayerNormBackward: {
-      const float *x = P(0), *gamma = P(1), *mean = P(2), *rstd = P(3), *dy = P(4);
-      float *dx = P(5), *dGamma = P(6), *dBeta = P(7);
-      int64_t rows = I[0], cols = I[1];
+      const LayerNormBackwardArgs arg = LayerNormBackwardArgs::of(op, B);
+      const float *x = arg.x, *gamma = arg.gamma, *mean = arg.mean, *rstd = arg.rstd, *dy = arg.dy;
+      float *dx = arg.dx, *dGamma = arg.dGamma, *dBeta = arg.dBeta;
+      int64_t rows = arg.rows, cols = arg.cols;
       // dGamma/dBeta first (reads dy), then dx.
       parallelRange(pool, cols, 16, [&](int64_t b, int64_t e, int) {
         for (int64_t c = b; c < e; ++c) {
@@ -527,8 +363,9 @@ void runOp(const OpDesc& op, const std::vector<BufferView>& B, PinnedPool& pool)
       return;
     }
     case OpKind::MseLoss: {
-      const float *pred = P(0), *target = P(1);
-      int64_t n = I[0];
+      const MseLossArgs arg = MseLossArgs::of(op, B);
+      const float *pred = arg.pred, *target = arg.target;
+      int64_t n = arg.n;
       std::vector<double> partial(static_cast<size_t>(pool.size()), 0.0);
       parallelRange(pool, n, 1 << 14, [&](int64_t b, int64_t e, int tid) {
         double s = 0;
@@ -540,13 +377,14 @@ void runOp(const OpDesc& op, const std::vector<BufferView>& B, PinnedPool& pool)
       });
       double total = 0;
       for (double s : partial) total += s;
-      P(2)[0] = static_cast<float>(total / n);
+      arg.loss[0] = static_cast<float>(total / n);
       return;
     }
     case OpKind::MseLossBackward: {
-      const float *pred = P(0), *target = P(1);
-      float* dPred = P(2);
-      int64_t n = I[0];
+      const MseLossBackwardArgs arg = MseLossBackwardArgs::of(op, B);
+      const float *pred = arg.pred, *target = arg.target;
+      float* dPred = arg.dPred;
+      int64_t n = arg.n;
       double k2 = 2.0 / n;
       parallelRange(pool, n, 1 << 14, [&](int64_t b, int64_t e, int) {
         for (int64_t j = b; j < e; ++j) dPred[j] = static_cast<float>(k2 * (static_cast<double>(pred[j]) - target[j]));
@@ -554,9 +392,10 @@ void runOp(const OpDesc& op, const std::vector<BufferView>& B, PinnedPool& pool)
       return;
     }
     case OpKind::SoftmaxCrossEntropy: {
-      const float *logits = P(0), *labels = P(1);
-      float* probs = P(3);
-      int64_t rows = I[0], cols = I[1];
+      const SoftmaxCrossEntropyArgs arg = SoftmaxCrossEntropyArgs::of(op, B);
+      const float *logits = arg.logits, *labels = arg.labels;
+      float* probs = arg.probs;
+      int64_t rows = arg.rows, cols = arg.cols;
       for (int64_t r = 0; r < rows; ++r) labelAt(labels, r, cols);  // validate before writing
       std::vector<double> partial(static_cast<size_t>(pool.size()), 0.0);
       parallelRange(pool, rows, 8, [&](int64_t b, int64_t e, int tid) {
@@ -576,13 +415,14 @@ void runOp(const OpDesc& op, const std::vector<BufferView>& B, PinnedPool& pool)
       });
       double total = 0;
       for (double s : partial) total += s;
-      P(2)[0] = static_cast<float>(total / rows);
+      arg.loss[0] = static_cast<float>(total / rows);
       return;
     }
     case OpKind::SoftmaxCrossEntropyBackward: {
-      const float *probs = P(0), *labels = P(1);
-      float* d = P(2);
-      int64_t rows = I[0], cols = I[1];
+      const SoftmaxCrossEntropyBackwardArgs arg = SoftmaxCrossEntropyBackwardArgs::of(op, B);
+      const float *probs = arg.probs, *labels = arg.labels;
+      float* d = arg.dLogits;
+      int64_t rows = arg.rows, cols = arg.cols;
       for (int64_t r = 0; r < rows; ++r) labelAt(labels, r, cols);
       double inv = 1.0 / rows;
       parallelRange(pool, rows, 8, [&](int64_t b, int64_t e, int) {
@@ -597,21 +437,23 @@ void runOp(const OpDesc& op, const std::vector<BufferView>& B, PinnedPool& pool)
       return;
     }
     case OpKind::Sgd: {
-      float* p = P(0);
-      const float* g = P(1);
-      double lr = F[0], wd = F[1];
-      parallelRange(pool, I[0], 1 << 14, [&](int64_t b, int64_t e, int) {
+      const SgdArgs arg = SgdArgs::of(op, B);
+      float* p = arg.param;
+      const float* g = arg.grad;
+      double lr = arg.lr, wd = arg.weightDecay;
+      parallelRange(pool, arg.n, 1 << 14, [&](int64_t b, int64_t e, int) {
         for (int64_t j = b; j < e; ++j) p[j] = static_cast<float>(p[j] - lr * (g[j] + wd * p[j]));
       });
       return;
     }
     case OpKind::Adam: {
-      float *p = P(0), *m = P(2), *v = P(3);
-      const float* g = P(1);
-      double lr = F[0], b1 = F[1], b2 = F[2], eps = F[3], wd = F[4];
-      double t = static_cast<double>(I[1]);
+      const AdamArgs arg = AdamArgs::of(op, B);
+      float *p = arg.param, *m = arg.m, *v = arg.v;
+      const float* g = arg.grad;
+      double lr = arg.lr, b1 = arg.beta1, b2 = arg.beta2, eps = arg.eps, wd = arg.weightDecay;
+      double t = static_cast<double>(arg.step);
       double c1 = 1.0 - std::pow(b1, t), c2 = 1.0 - std::pow(b2, t);
-      parallelRange(pool, I[0], 1 << 13, [&](int64_t b, int64_t e, int) {
+      parallelRange(pool, arg.n, 1 << 13, [&](int64_t b, int64_t e, int) {
         for (int64_t j = b; j < e; ++j) {
           double gj = g[j] + wd * p[j];
           double mj = b1 * m[j] + (1.0 - b1) * gj;
@@ -624,10 +466,11 @@ void runOp(const OpDesc& op, const std::vector<BufferView>& B, PinnedPool& pool)
       return;
     }
     case OpKind::ReduceRows: {
-      const float* x = P(0);
-      float* y = P(1);
-      int64_t rows = I[0], cols = I[1];
-      bool acc = I[2] != 0;
+      const ReduceRowsArgs arg = ReduceRowsArgs::of(op, B);
+      const float* x = arg.x;
+      float* y = arg.y;
+      int64_t rows = arg.rows, cols = arg.cols;
+      bool acc = arg.accumulate;
       parallelRange(pool, cols, 64, [&](int64_t b, int64_t e, int) {
         std::vector<double> s(static_cast<size_t>(e - b), 0.0);
         for (int64_t r = 0; r < rows; ++r) {
@@ -639,33 +482,37 @@ void runOp(const OpDesc& op, const std::vector<BufferView>& B, PinnedPool& pool)
       return;
     }
     case OpKind::Copy: {
-      const float* src = P(0) + I[1];
-      float* dst = P(1) + I[2];
+      const CopyArgs arg = CopyArgs::of(op, B);
+      const float* src = arg.src + arg.srcOffset;
+      float* dst = arg.dst + arg.dstOffset;
       if (src == dst) return;
-      parallelRange(pool, I[0], 1 << 16, [&](int64_t b, int64_t e, int) {
+      parallelRange(pool, arg.n, 1 << 16, [&](int64_t b, int64_t e, int) {
         std::memcpy(dst + b, src + b, static_cast<size_t>(e - b) * sizeof(float));
       });
       return;
     }
     case OpKind::Accumulate: {
-      const float* src = P(0) + I[1];
-      float* dst = P(1) + I[2];
-      float alpha = static_cast<float>(F[0]);
-      parallelRange(pool, I[0], 1 << 15, [&](int64_t b, int64_t e, int) {
+      const AccumulateArgs arg = AccumulateArgs::of(op, B);
+      const float* src = arg.src + arg.srcOffset;
+      float* dst = arg.dst + arg.dstOffset;
+      float alpha = static_cast<float>(arg.alpha);
+      parallelRange(pool, arg.n, 1 << 15, [&](int64_t b, int64_t e, int) {
         for (int64_t j = b; j < e; ++j) dst[j] += alpha * src[j];
       });
       return;
     }
     case OpKind::Fill: {
-      float* dst = P(0) + I[1];
-      float value = static_cast<float>(F[0]);
-      parallelRange(pool, I[0], 1 << 16, [&](int64_t b, int64_t e, int) {
+      const FillArgs arg = FillArgs::of(op, B);
+      float* dst = arg.dst + arg.offset;
+      float value = static_cast<float>(arg.value);
+      parallelRange(pool, arg.n, 1 << 16, [&](int64_t b, int64_t e, int) {
         std::fill(dst + b, dst + e, value);
       });
       return;
     }
   }
-  throw EngineError("E_BAD_OP", "unknown op kind");
+  // Every OpKind has a case above (-Werror=switch in binding.gyp makes a missing kernel a build error).
+  throw EngineError("E_INTERNAL", std::string("no kernel for op ") + schemaOf(op.kind).name);
 }
 
 }  // namespace mosaic

@@ -5,15 +5,20 @@
 #include <vector>
 
 #include "common.h"
+#include "ops_generated.h"
 #include "thread_pool.h"
 
 namespace mosaic {
 
-// Throws EngineError E_BAD_OP (bad dimensions/flags/aliasing) or E_BUFFER_RANGE (buffer index
-// missing or too short). `where` prefixes the message, e.g. `task 3 op 1 (gemm)`.
-void validateOp(const OpDesc& op, const std::vector<BufferView>& buffers, const std::string& where);
+// The schema of an op by name, or nullptr (the table itself is generated: ops_generated.h).
+const OpSchema* findOpSchema(const std::string& name);
 
-// Runs one op. Data-dependent failures (a label outside [0, cols)) throw E_BAD_VALUE.
+// Memory guard only (integers in [0, 2^40], buffer indices and lengths); the validation with
+// messages is src/engine/native.ts validateGraph, which this layer trusts. Throws EngineError
+// E_BAD_OP or E_BUFFER_RANGE; `where` prefixes the message, e.g. `task 3 op 1 (gemm)`.
+void guardOp(const OpDesc& op, const std::vector<BufferView>& buffers, const std::string& where);
+
+// Runs one (guarded) op. Data-dependent failures (a label outside [0, cols)) throw E_BAD_VALUE.
 void runOp(const OpDesc& op, const std::vector<BufferView>& buffers, PinnedPool& pool);
 
 // C[m x n] = alpha * op(A) * op(B) + beta * C, all row-major; op(A) is m x k, op(B) is k x n.

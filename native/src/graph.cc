@@ -4,7 +4,6 @@
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
-#include <set>
 #include <thread>
 
 #include "cpu_ops.h"
@@ -12,38 +11,17 @@
 
 namespace mosaic {
 
-void validateGraph(const GraphSpec& g) {
-  std::vector<int> allowed = allowedCores();
-  std::set<int> allowedSet(allowed.begin(), allowed.end());
-  std::set<int> used;
-  std::set<int64_t> ctxIds;
+void guardGraph(const GraphSpec& g) {
   for (const auto& c : g.contexts) {
-    std::string where = "context " + std::to_string(c.id);
-    if (!ctxIds.insert(c.id).second) throw EngineError("E_BAD_GRAPH", where + " is declared twice");
-    if (c.cores.empty()) throw EngineError("E_CORES", where + " has no cores");
-    for (int core : c.cores) {
-      if (!allowedSet.count(core)) {
-        std::string list;
-        for (int a : allowed) list += (list.empty() ? "" : ",") + std::to_string(a);
-        throw EngineError("E_CORES", where + ": core " + std::to_string(core) +
-                                         " is not available to this process (available: " + list + ")");
-      }
-      if (!used.insert(core).second) {
-        throw EngineError("E_CORES", where + ": core " + std::to_string(core) +
-                                         " is already used by another context (contexts need disjoint cores)");
-      }
-    }
+    if (c.cores.empty()) throw EngineError("E_CORES", "context " + std::to_string(c.id) + " has no cores");
   }
-  std::set<int64_t> taskIds;
   for (const auto& t : g.tasks) {
-    std::string where = "task " + std::to_string(t.id);
-    if (!taskIds.insert(t.id).second) throw EngineError("E_BAD_GRAPH", where + " is declared twice");
     if (t.context < 0 || static_cast<size_t>(t.context) >= g.contexts.size()) {
-      throw EngineError("E_BAD_GRAPH", where + " names an unknown context");
+      throw EngineError("E_BAD_GRAPH", "task " + std::to_string(t.id) + " names an unknown context");
     }
     for (size_t k = 0; k < t.ops.size(); ++k) {
-      validateOp(t.ops[k], g.buffers,
-                 where + " op " + std::to_string(k) + " (" + schemaOf(t.ops[k].kind).name + ")");
+      guardOp(t.ops[k], g.buffers,
+              "task " + std::to_string(t.id) + " op " + std::to_string(k) + " (" + schemaOf(t.ops[k].kind).name + ")");
     }
   }
   // Kahn's algorithm: anything left over sits on a cycle.
@@ -132,6 +110,7 @@ void contextLoop(const GraphSpec& g, int ctx, Shared& sh, const std::atomic<bool
   size_t doneCount = 0;
   for (;;) {
     int next = -1;
+    int64_t startNs = 0;
     {
       std::unique_lock<std::mutex> lock(sh.mu);
       for (;;) {
@@ -161,7 +140,10 @@ void contextLoop(const GraphSpec& g, int ctx, Shared& sh, const std::atomic<bool
         sh.cv.wait_for(lock, std::chrono::milliseconds(20));
       }
       if (next < 0) return;
+      // The start is stamped under the lock that marks the task running, so a task that sees this
+      // one running (the testWaitFor seam) started no earlier than this stamp.
       sh.state[next] = TaskState::Running;
+      startNs = nowNs(t0);
     }
     std::string pe = pool.pinErrors();
     if (!pe.empty()) {
@@ -172,7 +154,15 @@ void contextLoop(const GraphSpec& g, int ctx, Shared& sh, const std::atomic<bool
     TaskRecord rec;
     rec.id = task.id;
     rec.context = spec.id;
-    rec.startNs = nowNs(t0);
+    rec.startNs = startNs;
+    if (task.waitForStart >= 0 || task.waitForCancel) {
+      // Test seam: hold before the first op (polling; the waited-for event does not signal the cv).
+      std::unique_lock<std::mutex> lock(sh.mu);
+      while (!sh.stop && !cancel.load(std::memory_order_relaxed) &&
+             !(task.waitForStart >= 0 && sh.state[task.waitForStart] != TaskState::Waiting)) {
+        sh.cv.wait_for(lock, std::chrono::milliseconds(1));
+      }
+    }
     size_t k = 0;
     bool interrupted = false;
     for (; k < task.ops.size(); ++k) {

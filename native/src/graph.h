@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common.h"
+#include "ops_generated.h"
 
 namespace mosaic {
 
@@ -21,6 +22,11 @@ struct TaskSpec {
   int context = 0;            // index into GraphSpec::contexts
   std::vector<OpDesc> ops;
   std::vector<int> deps;      // indices into GraphSpec::tasks
+  // Test seam (TaskSpec.testWaitFor in src/engine/native.ts): after the task starts and before its
+  // first op, wait until task `waitForStart` (an index) has started, or until the run is cancelled
+  // (`waitForCancel`). Lets tests order concurrent events without sleeping.
+  int waitForStart = -1;
+  bool waitForCancel = false;
 };
 
 struct GraphSpec {
@@ -54,8 +60,10 @@ struct GraphOutcome {
   int64_t failedOp = -1;
 };
 
-// Structural checks (cores, ids, deps, cycles, every op). Throws EngineError.
-void validateGraph(const GraphSpec& g);
+// Guards, not validation (src/engine/native.ts validateGraph validates every graph with messages
+// for a person, and this layer trusts it): what would otherwise corrupt memory or hang a run --
+// a context without cores, an op outside its buffers, a dependency cycle. Throws EngineError.
+void guardGraph(const GraphSpec& g);
 
 // Runs the graph. Never throws for task failures: they are reported in the outcome.
 GraphOutcome executeGraph(const GraphSpec& g, const std::atomic<bool>& cancel);

@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { EXIT } from '../errors';
 import { parseShard, type Shard } from '../batch/manifest';
 import { defaultWorkers, runBatch, type BatchControl, type BatchSummary } from '../batch/runner';
 import { shardText } from '../batch/store';
@@ -8,7 +9,7 @@ import { runCommand } from './run-command';
 type BatchFlags = { output: string; workers?: number; force?: boolean; shard?: Shard; json?: boolean };
 
 /** Exit statuses after a signal, as a shell reports them. */
-const SIGNAL_EXIT = { interrupt: 130, terminate: 143 } as const;
+const SIGNAL_EXIT = { interrupt: EXIT.interrupted, terminate: EXIT.terminated } as const;
 
 function printSummary(s: BatchSummary): void {
   const out = (line: string) => process.stdout.write(line + '\n');
@@ -39,8 +40,8 @@ Rerunning the same command resumes: finished cases are skipped; a batch killed a
 the cases that were running. A case that fails (invalid spec, infeasible, solver error, time limit) is
 recorded with its reason and error code, and the batch goes on.
 Exit codes: 0 every case recorded (failed cases included), 1 internal error, 2 usage or invalid manifest
-(also: the directory holds another manifest's results, without --force), 130 stopped by SIGINT,
-143 stopped by SIGTERM.`,
+(also: the directory holds another manifest's results, without --force), ${EXIT.interrupted} stopped by SIGINT,
+${EXIT.terminated} stopped by SIGTERM.`,
     )
     .action(async (manifest: string, flags: BatchFlags) => {
       await runCommand(async () => {

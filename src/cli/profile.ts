@@ -1,7 +1,6 @@
 import { Command } from 'commander';
-import { MosaicError } from '../errors';
+import { EXIT, MosaicError } from '../errors';
 import { writeFileAtomic } from '../io/atomic-write';
-import { EngineError } from '../engine/ops';
 import { DEFAULT_PROFILE_OPTIONS, profileModel, PROFILE_STATISTICS, ProfileCancelled, type EngineProfile, type ProfileDevice, type ProfileProgress, type ProfileStatistic } from '../engine/profile';
 import { bundledNames, resolveModel } from '../spec/resolve';
 import { oneOf, positiveInteger } from './options';
@@ -46,12 +45,6 @@ function nonNegativeInteger(flag: string) {
     if (!Number.isInteger(n) || n < 0) throw new MosaicError('E_USAGE', `${flag} expects an integer >= 0 but received "${value}"`);
     return n;
   };
-}
-
-/** Engine errors are invalid input (exit 2) unless they are internal (exit 1); one line, no stack. */
-export function fromEngineError(err: unknown): unknown {
-  if (err instanceof EngineError) return new MosaicError(err.exitCode === 1 ? 'E_INTERNAL' : 'E_INPUT', err.message.split('\n')[0] as string);
-  return err;
 }
 
 /** A progress bar on a terminal (redrawn in place on stderr), plain lines otherwise. */
@@ -119,7 +112,7 @@ On the CPU a quota is a share of the cores: a module at k of N allowed cores is 
 quotaFraction k/N on device cpu-N-core, which is what --cluster local-cpu describes.
 Progress goes to stderr (a bar on a terminal). Ctrl-C stops cleanly and writes nothing.
 
-Exit codes: 0 ok, 1 internal error, 2 usage or invalid input (including --device cuda), 130 interrupted.`,
+Exit codes: 0 ok, 1 internal error, 2 usage or invalid input (including --device cuda), ${EXIT.interrupted} interrupted.`,
     )
     .action(async (flags: ProfileFlags) => {
       await runCommand(async () => {
@@ -150,10 +143,10 @@ Exit codes: 0 ok, 1 internal error, 2 usage or invalid input (including --device
           bar.end();
           if (err instanceof ProfileCancelled) {
             process.stderr.write('mosaic: profiling interrupted; nothing written\n');
-            process.exitCode = 130;
+            process.exitCode = EXIT.interrupted;
             return;
           }
-          throw fromEngineError(err);
+          throw err;
         } finally {
           process.removeListener('SIGINT', onSigint);
         }

@@ -9,7 +9,7 @@ import { DEFAULT_MAX_SLOTS, DEFAULT_OPTIONS, SOLVER_NAMES, type SolverName } fro
 import { spaceDescription } from '../plan/planner';
 import { fmtMs } from '../report/plan-text';
 import { checkProfile } from '../perf/calibration';
-import { loadPlan } from '../spec/load-plan';
+import { loadPlan } from '../plan/load-plan';
 import { resolveProfile } from '../spec/resolve';
 import { oneOf, positiveNumber } from './options';
 import { runCommand } from './run-command';

@@ -4,7 +4,7 @@ import { buildPerfModel } from '../perf/perf-model';
 import { simulateIteration } from '../perf/simulate';
 import { formatPlan } from '../report/plan-text';
 import { timelineSvg } from '../report/timeline-svg';
-import { loadPlan } from '../spec/load-plan';
+import { loadPlan } from '../plan/load-plan';
 import { runCommand } from './run-command';
 
 export function showCommand(): Command {

@@ -1,8 +1,8 @@
 import { Command } from 'commander';
-import { MosaicError } from '../errors';
+import { EXIT, MosaicError } from '../errors';
 import { cudaRunGraph, EngineError } from '../engine/native';
 import { trainPlan, type IterationReport, type TrainReport } from '../engine/train';
-import { loadPlan } from '../spec/load-plan';
+import { loadPlan } from '../plan/load-plan';
 import type { Plan } from '../spec/plan';
 import { oneOf, positiveInteger, positiveNumber } from './options';
 import { runCommand } from './run-command';
@@ -16,9 +16,6 @@ type TrainFlags = {
   seed: number;
   json?: boolean;
 };
-
-/** Exit status after Ctrl-C, once what ran has been reported (the shell's 128 + SIGINT). */
-export const EXIT_INTERRUPTED = 130;
 
 /** Why `--device cuda` cannot train, in one line, from the engine's own answer. */
 function cudaRefusal(): MosaicError {
@@ -114,7 +111,7 @@ Examples:
   $ mosaic plan -m sd-1.5 -c local-cpu -o sd.json && mosaic train --plan sd.json --iterations 3 --json   # a replay at reduced scale
 
 Ctrl-C stops at the next op and reports the iterations that completed.
-Exit codes: 0 ok, 1 internal error, 2 usage or invalid input (also --device cuda, and a plan that cannot run here), ${EXIT_INTERRUPTED} interrupted by Ctrl-C.`,
+Exit codes: 0 ok, 1 internal error, 2 usage or invalid input (also --device cuda, and a plan that cannot run here), ${EXIT.interrupted} interrupted by Ctrl-C.`,
     )
     .action(async (flags: TrainFlags) => {
       await runCommand(async () => {
@@ -137,15 +134,12 @@ Exit codes: 0 ok, 1 internal error, 2 usage or invalid input (also --device cuda
               process.stdout.write(`iter ${String(r.iteration + 1).padStart(4)}  ${ms(r.wallMs).padStart(8)} ms${r.loss !== undefined ? `  loss ${r.loss.toFixed(4)}` : ''}\n`);
             },
           });
-        } catch (err) {
-          if (err instanceof EngineError) throw new MosaicError(err.exitCode === 1 ? 'E_INTERNAL' : 'E_INPUT', `engine: ${err.code}: ${err.message}`);
-          throw err;
         } finally {
           process.removeListener('SIGINT', onSigint);
         }
         if (flags.json) process.stdout.write(JSON.stringify(summary(plan, report), null, 2) + '\n');
         else printSummary(plan, report);
-        if (report.cancelled) process.exitCode = EXIT_INTERRUPTED;
+        if (report.cancelled) process.exitCode = EXIT.interrupted;
       }, flags.json);
     });
 }

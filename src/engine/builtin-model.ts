@@ -16,6 +16,7 @@
  */
 
 import type { ModelSpec, ModuleSpec } from '../spec/types';
+import { scaledGradient, type Objective } from './objective';
 import { compileModule, type ModuleProgram } from './program';
 import { seededRandom } from '../util/seeded-random';
 
@@ -131,6 +132,36 @@ function gaussian(rand: () => number): number {
 function unit(v: number[]): number[] {
   const n = Math.sqrt(v.reduce((s, x) => s + x * x, 0));
   return v.map((x) => x / n);
+}
+
+/**
+ * The built-in model's objective: softmax cross-entropy of the head's logits against the synthetic
+ * labels, with the image and audio inputs and the labels of each microbatch written every iteration.
+ */
+export function builtinObjective(seed: number): Objective {
+  return {
+    lossOnFrozenSinks: true,
+    sink(s) {
+      const tmp = s.alloc(s.n);
+      const loss = s.alloc(1);
+      const labels = s.alloc(s.micro);
+      const probs = s.alloc(s.n);
+      const labelBuf = s.buffer(labels);
+      const imageBuf = s.dataOf('image');
+      const audioBuf = s.dataOf('audio');
+      return {
+        forward: [{ op: 'softmaxCrossEntropy', logits: s.out, labels, loss, probs, rows: s.micro, cols: BUILTIN_CLASSES }],
+        backward: [{ op: 'softmaxCrossEntropyBackward', probs, labels, dLogits: tmp, rows: s.micro, cols: BUILTIN_CLASSES }, ...scaledGradient(s, tmp)],
+        loss: s.buffer(loss),
+        fill: (iteration) => {
+          const batch = builtinSamples(seed, iteration, s.k * s.micro, s.micro);
+          imageBuf.set(batch.image);
+          audioBuf.set(batch.audio);
+          labelBuf.set(batch.labels);
+        },
+      };
+    },
+  };
 }
 
 export type BuiltinBatch = {

@@ -6,7 +6,8 @@
 
 import * as path from 'path';
 
-import { EngineError, validateOp, type NormalizedOp, type Op, type EngineErrorCode } from './ops';
+import { MosaicError } from '../errors';
+import { EngineError, validateOp, type NormalizedOp, type Op } from './ops';
 import { partitionSms, type ModuleQuota } from './cuda-partition';
 
 export { EngineError } from './ops';
@@ -24,6 +25,12 @@ export type TaskSpec = {
   readonly ops: readonly Op[];
   /** Ids of tasks that must finish before this one starts. */
   readonly deps: readonly number[];
+  /**
+   * Test seam: once started, the task waits before its first op until the task with this id has
+   * started, or (`'cancel'`) until the run is cancelled. Tests use it to order concurrent events
+   * (two contexts provably running at once; a cancel that provably lands mid-run) without sleeping.
+   */
+  readonly testWaitFor?: number | 'cancel';
 };
 
 export type GraphSpec = {
@@ -81,9 +88,11 @@ export type CudaPartition = {
 
 /** The raw addon surface. */
 export type NativeBinding = {
+  /** Called once at load: every error the addon throws or rejects with is `new errorClass(code, message)`. */
+  setErrorClass(errorClass: new (code: never, message: string) => Error): void;
   runGraph(graph: {
     contexts: readonly ContextSpec[];
-    tasks: readonly { id: number; context: number; ops: readonly NormalizedOp[]; deps: readonly number[] }[];
+    tasks: readonly { id: number; context: number; ops: readonly NormalizedOp[]; deps: readonly number[]; testWaitFor?: number | 'cancel' }[];
     buffers: readonly Float32Array[];
   }): { promise: Promise<GraphResult>; cancel(): void };
   cpuInfo(): { allowedCores: number[]; hardwareConcurrency: number };
@@ -118,6 +127,7 @@ export function loadNative(): LoadResult {
     try {
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       const binding = require(p) as NativeBinding;
+      binding.setErrorClass(MosaicError);
       cached = { ok: true, binding, path: p };
       return cached;
     } catch (err) {
@@ -168,15 +178,10 @@ function isInt(v: unknown): v is number {
 }
 
 /**
- * Validates a whole graph in TS (contexts, cores, tasks, deps, cycles, every op against the
- * buffer sizes) and returns the ops normalized. Throws EngineError with a stable code.
- * `allowedCores` (from the addon) adds the core-availability check.
- */
-/**
  * Ops already validated, per buffers list and the buffer lengths they were checked against. A training
  * loop runs the same op objects on the same buffers every iteration; checking each op once per run
  * cost ~3 µs per op, more than the engine's own run for a small model. An op object changed after its
- * check is still caught by the native side, which validates every op again (sizes, ranges, aliasing).
+ * check cannot corrupt memory: the native side guards integer ranges and buffer lengths of every op.
  */
 const validatedOps = new WeakMap<readonly Float32Array[], { readonly lengths: readonly number[]; readonly ops: WeakMap<Op, NormalizedOp> }>();
 
@@ -188,6 +193,15 @@ function validatedOpCache(buffers: readonly Float32Array[], lengths: readonly nu
   return ops;
 }
 
+/**
+ * Validates a whole graph (contexts, cores, tasks, deps, cycles, every op against the buffer sizes)
+ * and returns the ops normalized. Throws EngineError with a stable code and a message for a person.
+ * `allowedCores` (from the addon) adds the core-availability check.
+ *
+ * This is the one validation layer: the addon trusts it and only guards what would corrupt memory
+ * or hang (native/src/graph.h guardGraph: integer ranges, buffer lengths, contexts without cores,
+ * dependency cycles), so a graph that bypasses this function gets terse messages, not wrong results.
+ */
 export function validateGraph(graph: GraphSpec, allowedCores?: readonly number[]): NormalizedOp[][] {
   if (typeof graph !== 'object' || graph === null) throw new EngineError('E_BAD_GRAPH', 'Expected a graph object');
   if (!Array.isArray(graph.buffers)) throw new EngineError('E_BAD_GRAPH', 'Expected graph.buffers to be an array of Float32Array');
@@ -235,6 +249,12 @@ export function validateGraph(graph: GraphSpec, allowedCores?: readonly number[]
     if (!Array.isArray(t.ops) || !Array.isArray(t.deps)) throw new EngineError('E_BAD_GRAPH', `Expected task ${t.id} to have ops and deps arrays`);
     normalized.push((t.ops as readonly Op[]).map((op: Op, k: number) => validated(op, `task ${t.id} op ${k}`)));
   });
+  for (const t of graph.tasks) {
+    const w = t.testWaitFor;
+    if (w !== undefined && w !== 'cancel' && !(isInt(w) && taskIds.has(w) && w !== t.id)) {
+      throw new EngineError('E_BAD_GRAPH', `Expected testWaitFor of task ${t.id} to be another task's id or 'cancel' but received ${String(w)}`);
+    }
+  }
   // Dependencies and cycles (Kahn's algorithm).
   const indeg = graph.tasks.map(() => 0);
   const out: number[][] = graph.tasks.map(() => []);
@@ -264,19 +284,6 @@ export function validateGraph(graph: GraphSpec, allowedCores?: readonly number[]
   return normalized;
 }
 
-function toEngineError(err: unknown): unknown {
-  const code = (err as { code?: unknown } | null)?.code;
-  if (err instanceof Error && typeof code === 'string' && code.startsWith('E_')) {
-    const e = new EngineError(code as EngineErrorCode, err.message);
-    const src = err as unknown as Record<string, unknown>;
-    for (const k of ['taskId', 'opIndex', 'partial'] as const) {
-      if (k in src) Object.defineProperty(e, k, { value: src[k], enumerable: true });
-    }
-    return e;
-  }
-  return err;
-}
-
 export type RunHandle = {
   /** Resolves when the run ends (also after cancel(): see GraphResult.cancelled). Rejects with EngineError. */
   readonly result: Promise<GraphResult>;
@@ -288,17 +295,19 @@ export type RunHandle = {
 export function startGraph(graph: GraphSpec): RunHandle {
   const binding = requireNative();
   const ops = validateGraph(graph, binding.cpuInfo().allowedCores);
-  let handle: { promise: Promise<GraphResult>; cancel(): void };
-  try {
-    handle = binding.runGraph({
-      contexts: graph.contexts.map((c) => ({ id: c.id, cores: [...c.cores] })),
-      tasks: graph.tasks.map((t, i) => ({ id: t.id, context: t.context, ops: ops[i] as NormalizedOp[], deps: [...t.deps] })),
-      buffers: graph.buffers,
-    });
-  } catch (err) {
-    throw toEngineError(err);
-  }
-  return { result: handle.promise.catch((err: unknown) => Promise.reject(toEngineError(err))), cancel: () => handle.cancel() };
+  // The addon throws and rejects with MosaicError (EngineError) itself: nothing to convert.
+  const handle = binding.runGraph({
+    contexts: graph.contexts.map((c) => ({ id: c.id, cores: [...c.cores] })),
+    tasks: graph.tasks.map((t, i) => ({
+      id: t.id,
+      context: t.context,
+      ops: ops[i] as NormalizedOp[],
+      deps: [...t.deps],
+      ...(t.testWaitFor !== undefined ? { testWaitFor: t.testWaitFor } : {}),
+    })),
+    buffers: graph.buffers,
+  });
+  return { result: handle.promise, cancel: () => handle.cancel() };
 }
 
 /** Runs a graph; `signal` (e.g. wired to SIGINT) cancels it cleanly. */
@@ -343,28 +352,15 @@ export function cudaCreatePartition(device: number, smCounts: readonly number[])
   smCounts.forEach((s, i) => {
     if (!isInt(s) || s < 1) throw new EngineError('E_CUDA_PARTITION', `Expected the SM count of group ${i} to be a positive integer but received ${String(s)}`);
   });
-  const binding = requireNative();
-  try {
-    return binding.cudaCreatePartition(device, smCounts);
-  } catch (err) {
-    throw toEngineError(err);
-  }
+  return requireNative().cudaCreatePartition(device, smCounts);
 }
 
 export function cudaDestroyPartition(id: number): void {
-  try {
-    requireNative().cudaDestroyPartition(id);
-  } catch (err) {
-    throw toEngineError(err);
-  }
+  requireNative().cudaDestroyPartition(id);
 }
 
 /** The CUDA backend has no op kernels: this always throws (E_CUDA_UNAVAILABLE or E_CUDA_NO_KERNELS). */
 export function cudaRunGraph(graph: GraphSpec): never {
   validateGraph(graph);
-  try {
-    return requireNative().cudaRunGraph(graph);
-  } catch (err) {
-    throw toEngineError(err);
-  }
+  return requireNative().cudaRunGraph(graph);
 }

@@ -1,352 +1,29 @@
 /**
- * Engine ops: the TS types, argument validation (run before anything crosses into native code)
- * and a plain-JS reference implementation of every op, computed in float64.
+ * Engine ops: argument validation (the one validation layer: it runs before anything crosses into
+ * native code, which trusts it) and a plain-JS reference implementation of every op, in float64.
+ * The op types and schemas come from the manifest ./ops.json (see ./ops.generated.ts).
  *
  * Conventions: every buffer is a flat row-major float32 array addressed by its index in the
  * graph's `buffers` list. Shapes are element counts (`rows`, `cols`, `n`, ...). Labels for the
  * cross-entropy loss are class indices stored as floats.
  */
 
-export type EngineErrorCode =
-  | 'E_BAD_OP'
-  | 'E_BUFFER_RANGE'
-  | 'E_BAD_GRAPH'
-  | 'E_CORES'
-  | 'E_CYCLE'
-  | 'E_BAD_VALUE'
-  | 'E_BAD_QUOTA'
-  | 'E_PARTITION_INFEASIBLE'
-  | 'E_NATIVE_UNAVAILABLE'
-  | 'E_CUDA_UNAVAILABLE'
-  | 'E_CUDA_NO_KERNELS'
-  | 'E_CUDA_PARTITION'
-  | 'E_CUDA_DRIVER'
-  | 'E_INTERNAL';
+import { MosaicError, type ErrorCode } from '../errors';
+import { OP_NAMES, OP_SCHEMAS, bufferNeeds, normalizeOp, type BufferNeed, type NormalizedOp, type Op, type OpName } from './ops.generated';
 
-const INTERNAL_CODES: ReadonlySet<EngineErrorCode> = new Set<EngineErrorCode>(['E_INTERNAL', 'E_CUDA_DRIVER']);
-
-/** Error thrown by the engine for invalid input (and, with E_INTERNAL, bugs). `code` is stable. */
-export class EngineError extends Error {
-  readonly code: EngineErrorCode;
-  constructor(code: EngineErrorCode, message: string) {
-    super(message);
-    this.name = 'EngineError';
-    this.code = code;
-  }
-  /** DESIGN §8 exit codes: 1 internal error, 2 usage or invalid input. */
-  get exitCode(): number {
-    return INTERNAL_CODES.has(this.code) ? 1 : 2;
-  }
-}
-
-/** Index of a buffer in the graph's `buffers` list. */
-export type BufferIndex = number;
-
-export type GemmOp = {
-  readonly op: 'gemm';
-  readonly a: BufferIndex;
-  readonly b: BufferIndex;
-  readonly c: BufferIndex;
-  readonly m: number;
-  readonly n: number;
-  readonly k: number;
-  /** op(A) = Aᵀ, A stored k x m. Default false. */
-  readonly transA?: boolean;
-  /** op(B) = Bᵀ, B stored n x k. Default false. */
-  readonly transB?: boolean;
-  /** Default 1. */
-  readonly alpha?: number;
-  /** Default 0 (C is overwritten; NaN in C does not propagate). */
-  readonly beta?: number;
-};
-/** x[r, c] += bias[c], in place. */
-export type BiasAddOp = { readonly op: 'biasAdd'; readonly x: BufferIndex; readonly bias: BufferIndex; readonly rows: number; readonly cols: number };
-export type ReluOp = { readonly op: 'relu'; readonly x: BufferIndex; readonly y: BufferIndex; readonly n: number };
-export type ReluBackwardOp = { readonly op: 'reluBackward'; readonly x: BufferIndex; readonly dy: BufferIndex; readonly dx: BufferIndex; readonly n: number };
-/** GELU, tanh approximation. */
-export type GeluOp = { readonly op: 'gelu'; readonly x: BufferIndex; readonly y: BufferIndex; readonly n: number };
-export type GeluBackwardOp = { readonly op: 'geluBackward'; readonly x: BufferIndex; readonly dy: BufferIndex; readonly dx: BufferIndex; readonly n: number };
-/** Row-wise softmax. */
-export type SoftmaxOp = { readonly op: 'softmax'; readonly x: BufferIndex; readonly y: BufferIndex; readonly rows: number; readonly cols: number };
-/** dx = y ⊙ (dy − rowsum(dy ⊙ y)), from the softmax output y. */
-export type SoftmaxBackwardOp = { readonly op: 'softmaxBackward'; readonly y: BufferIndex; readonly dy: BufferIndex; readonly dx: BufferIndex; readonly rows: number; readonly cols: number };
 /**
- * Batched single-head scaled-dot-product attention: for each batch b,
- * probs = softmax(scale · Q Kᵀ) (seqQ x seqK, causal mask optional), out = probs V.
- * q/out: batch x seqQ x dim, k/v: batch x seqK x dim. probs is saved for the backward.
+ * Engine errors are {@link MosaicError}s (one base class, one error table in src/errors.ts); the
+ * name EngineError stays for readers and the package API. The addon throws the same class.
  */
-export type AttentionOp = {
-  readonly op: 'attention';
-  readonly q: BufferIndex;
-  readonly k: BufferIndex;
-  readonly v: BufferIndex;
-  readonly out: BufferIndex;
-  readonly probs: BufferIndex;
-  readonly batch: number;
-  readonly seqQ: number;
-  readonly seqK: number;
-  readonly dim: number;
-  /** Query i sees keys j ≤ i + seqK − seqQ. Default false. */
-  readonly causal?: boolean;
-  /** Default 1/√dim. */
-  readonly scale?: number;
-};
-export type AttentionBackwardOp = {
-  readonly op: 'attentionBackward';
-  readonly q: BufferIndex;
-  readonly k: BufferIndex;
-  readonly v: BufferIndex;
-  readonly probs: BufferIndex;
-  readonly dOut: BufferIndex;
-  readonly dQ: BufferIndex;
-  readonly dK: BufferIndex;
-  readonly dV: BufferIndex;
-  readonly batch: number;
-  readonly seqQ: number;
-  readonly seqK: number;
-  readonly dim: number;
-  /** Must match the forward. Default 1/√dim. */
-  readonly scale?: number;
-};
-/** Row-wise layer norm; saves mean and rstd (1/√(var+eps)) per row. */
-export type LayerNormOp = {
-  readonly op: 'layerNorm';
-  readonly x: BufferIndex;
-  readonly gamma: BufferIndex;
-  readonly beta: BufferIndex;
-  readonly y: BufferIndex;
-  readonly mean: BufferIndex;
-  readonly rstd: BufferIndex;
-  readonly rows: number;
-  readonly cols: number;
-  /** Default 1e-5. */
-  readonly eps?: number;
-};
-/** dx, and dGamma/dBeta summed over rows (overwritten). */
-export type LayerNormBackwardOp = {
-  readonly op: 'layerNormBackward';
-  readonly x: BufferIndex;
-  readonly gamma: BufferIndex;
-  readonly mean: BufferIndex;
-  readonly rstd: BufferIndex;
-  readonly dy: BufferIndex;
-  readonly dx: BufferIndex;
-  readonly dGamma: BufferIndex;
-  readonly dBeta: BufferIndex;
-  readonly rows: number;
-  readonly cols: number;
-};
-/** loss[0] = mean((pred − target)²). */
-export type MseLossOp = { readonly op: 'mseLoss'; readonly pred: BufferIndex; readonly target: BufferIndex; readonly loss: BufferIndex; readonly n: number };
-/** dPred = 2 (pred − target) / n. */
-export type MseLossBackwardOp = { readonly op: 'mseLossBackward'; readonly pred: BufferIndex; readonly target: BufferIndex; readonly dPred: BufferIndex; readonly n: number };
-/** loss[0] = mean over rows of −log softmax(logits)[label]; probs saved for the backward. */
-export type SoftmaxCrossEntropyOp = {
-  readonly op: 'softmaxCrossEntropy';
-  readonly logits: BufferIndex;
-  readonly labels: BufferIndex;
-  readonly loss: BufferIndex;
-  readonly probs: BufferIndex;
-  readonly rows: number;
-  readonly cols: number;
-};
-/** dLogits = (probs − onehot(labels)) / rows. */
-export type SoftmaxCrossEntropyBackwardOp = {
-  readonly op: 'softmaxCrossEntropyBackward';
-  readonly probs: BufferIndex;
-  readonly labels: BufferIndex;
-  readonly dLogits: BufferIndex;
-  readonly rows: number;
-  readonly cols: number;
-};
-/** param −= lr · (grad + weightDecay · param). */
-export type SgdOp = { readonly op: 'sgd'; readonly param: BufferIndex; readonly grad: BufferIndex; readonly n: number; readonly lr: number; readonly weightDecay?: number };
-/** Adam with bias correction; `step` is 1-based. L2 weight decay is added to the gradient. */
-export type AdamOp = {
-  readonly op: 'adam';
-  readonly param: BufferIndex;
-  readonly grad: BufferIndex;
-  readonly m: BufferIndex;
-  readonly v: BufferIndex;
-  readonly n: number;
-  readonly step: number;
-  readonly lr: number;
-  /** Default 0.9. */
-  readonly beta1?: number;
-  /** Default 0.999. */
-  readonly beta2?: number;
-  /** Default 1e-8. */
-  readonly eps?: number;
-  /** Default 0. */
-  readonly weightDecay?: number;
-};
-/** y[c] = Σ_r x[r, c] (or += with accumulate); the bias gradient. */
-export type ReduceRowsOp = { readonly op: 'reduceRows'; readonly x: BufferIndex; readonly y: BufferIndex; readonly rows: number; readonly cols: number; readonly accumulate?: boolean };
-/** dst[dstOffset + i] = src[srcOffset + i], i < n. Moves data between contexts' buffers. */
-export type CopyOp = { readonly op: 'copy'; readonly src: BufferIndex; readonly dst: BufferIndex; readonly n: number; readonly srcOffset?: number; readonly dstOffset?: number };
-/** dst[dstOffset + i] += alpha · src[srcOffset + i]. */
-export type AccumulateOp = {
-  readonly op: 'accumulate';
-  readonly src: BufferIndex;
-  readonly dst: BufferIndex;
-  readonly n: number;
-  readonly srcOffset?: number;
-  readonly dstOffset?: number;
-  readonly alpha?: number;
-};
-export type FillOp = { readonly op: 'fill'; readonly dst: BufferIndex; readonly n: number; readonly value: number; readonly offset?: number };
+export const EngineError = MosaicError;
+export type EngineError = MosaicError;
+export type EngineErrorCode = ErrorCode;
 
-export type Op =
-  | GemmOp
-  | BiasAddOp
-  | ReluOp
-  | ReluBackwardOp
-  | GeluOp
-  | GeluBackwardOp
-  | SoftmaxOp
-  | SoftmaxBackwardOp
-  | AttentionOp
-  | AttentionBackwardOp
-  | LayerNormOp
-  | LayerNormBackwardOp
-  | MseLossOp
-  | MseLossBackwardOp
-  | SoftmaxCrossEntropyOp
-  | SoftmaxCrossEntropyBackwardOp
-  | SgdOp
-  | AdamOp
-  | ReduceRowsOp
-  | CopyOp
-  | AccumulateOp
-  | FillOp;
-
-export type OpName = Op['op'];
-
-type FieldKind = 'buffer' | 'size' | 'offset' | 'flag' | 'step' | 'number';
-type OpSchema = {
-  /** Field names in native order: buffers, then integers, then floats. */
-  readonly fields: readonly (readonly [string, FieldKind])[];
-  readonly defaults: Readonly<Record<string, number | boolean>>;
-  /** Outputs may alias same-sized inputs (element- or row-local ops). */
-  readonly inPlace: boolean;
-};
-
-const B = 'buffer' as const;
-const S = 'size' as const;
-const O = 'offset' as const;
-const F = 'flag' as const;
-const N = 'number' as const;
-const buffers = (...names: string[]): (readonly [string, FieldKind])[] => names.map((n) => [n, B] as const);
-
-/** Mirrors kOpSchemas in native/src/cpu_ops.cc (same field order). */
-export const OP_SCHEMAS: Readonly<Record<OpName, OpSchema>> = {
-  gemm: { fields: [...buffers('a', 'b', 'c'), ['m', S], ['n', S], ['k', S], ['transA', F], ['transB', F], ['alpha', N], ['beta', N]], defaults: { transA: false, transB: false, alpha: 1, beta: 0 }, inPlace: false },
-  biasAdd: { fields: [...buffers('x', 'bias'), ['rows', S], ['cols', S]], defaults: {}, inPlace: false },
-  relu: { fields: [...buffers('x', 'y'), ['n', S]], defaults: {}, inPlace: true },
-  reluBackward: { fields: [...buffers('x', 'dy', 'dx'), ['n', S]], defaults: {}, inPlace: true },
-  gelu: { fields: [...buffers('x', 'y'), ['n', S]], defaults: {}, inPlace: true },
-  geluBackward: { fields: [...buffers('x', 'dy', 'dx'), ['n', S]], defaults: {}, inPlace: true },
-  softmax: { fields: [...buffers('x', 'y'), ['rows', S], ['cols', S]], defaults: {}, inPlace: true },
-  softmaxBackward: { fields: [...buffers('y', 'dy', 'dx'), ['rows', S], ['cols', S]], defaults: {}, inPlace: true },
-  attention: { fields: [...buffers('q', 'k', 'v', 'out', 'probs'), ['batch', S], ['seqQ', S], ['seqK', S], ['dim', S], ['causal', F], ['scale', N]], defaults: { causal: false }, inPlace: false },
-  attentionBackward: { fields: [...buffers('q', 'k', 'v', 'probs', 'dOut', 'dQ', 'dK', 'dV'), ['batch', S], ['seqQ', S], ['seqK', S], ['dim', S], ['scale', N]], defaults: {}, inPlace: false },
-  layerNorm: { fields: [...buffers('x', 'gamma', 'beta', 'y', 'mean', 'rstd'), ['rows', S], ['cols', S], ['eps', N]], defaults: { eps: 1e-5 }, inPlace: true },
-  layerNormBackward: { fields: [...buffers('x', 'gamma', 'mean', 'rstd', 'dy', 'dx', 'dGamma', 'dBeta'), ['rows', S], ['cols', S]], defaults: {}, inPlace: false },
-  mseLoss: { fields: [...buffers('pred', 'target', 'loss'), ['n', S]], defaults: {}, inPlace: false },
-  mseLossBackward: { fields: [...buffers('pred', 'target', 'dPred'), ['n', S]], defaults: {}, inPlace: false },
-  softmaxCrossEntropy: { fields: [...buffers('logits', 'labels', 'loss', 'probs'), ['rows', S], ['cols', S]], defaults: {}, inPlace: false },
-  softmaxCrossEntropyBackward: { fields: [...buffers('probs', 'labels', 'dLogits'), ['rows', S], ['cols', S]], defaults: {}, inPlace: false },
-  sgd: { fields: [...buffers('param', 'grad'), ['n', S], ['lr', N], ['weightDecay', N]], defaults: { weightDecay: 0 }, inPlace: false },
-  adam: { fields: [...buffers('param', 'grad', 'm', 'v'), ['n', S], ['step', 'step'], ['lr', N], ['beta1', N], ['beta2', N], ['eps', N], ['weightDecay', N]], defaults: { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0 }, inPlace: false },
-  reduceRows: { fields: [...buffers('x', 'y'), ['rows', S], ['cols', S], ['accumulate', F]], defaults: { accumulate: false }, inPlace: false },
-  copy: { fields: [...buffers('src', 'dst'), ['n', S], ['srcOffset', O], ['dstOffset', O]], defaults: { srcOffset: 0, dstOffset: 0 }, inPlace: false },
-  accumulate: { fields: [...buffers('src', 'dst'), ['n', S], ['srcOffset', O], ['dstOffset', O], ['alpha', N]], defaults: { srcOffset: 0, dstOffset: 0, alpha: 1 }, inPlace: false },
-  fill: { fields: [...buffers('dst'), ['n', S], ['offset', O], ['value', N]], defaults: { offset: 0 }, inPlace: false },
-};
-
-export const OP_NAMES: readonly OpName[] = Object.keys(OP_SCHEMAS) as OpName[];
-
-/** An op with every optional field filled in (what crosses into native code). */
-export type NormalizedOp = Readonly<Record<string, number | boolean | string>> & { readonly op: OpName };
+// The op set is written once, in ./ops.json; ./ops.generated.ts (types, schemas, defaults, buffer
+// needs) and native/src/ops_generated.h are generated from it by scripts/gen-ops.js.
+export * from './ops.generated';
 
 type Rec = Record<string, unknown>;
-
-/** One buffer an op touches: how many elements it needs from index 0 and whether it writes it. */
-export type BufferNeed = { readonly field: string; readonly index: BufferIndex; readonly elements: number; readonly output: boolean };
-
-/** Fills defaults (attention scale defaults to 1/√dim). Does not validate. */
-export function normalizeOp(op: Op): NormalizedOp {
-  const schema = OP_SCHEMAS[op.op];
-  const out: Record<string, number | boolean | string> = { ...schema.defaults };
-  for (const [key, value] of Object.entries(op)) if (value !== undefined) out[key] = value as number | boolean | string;
-  if ((op.op === 'attention' || op.op === 'attentionBackward') && out['scale'] === undefined && typeof out['dim'] === 'number') {
-    out['scale'] = 1 / Math.sqrt(out['dim']);
-  }
-  return out as NormalizedOp;
-}
-
-/** Buffers an op reads and writes, with the element counts it needs. */
-export function bufferNeeds(op: NormalizedOp): BufferNeed[] {
-  const g = (k: string): number => op[k] as number;
-  const need = (field: string, elements: number, output: boolean): BufferNeed => ({ field, index: g(field), elements, output });
-  switch (op.op) {
-    case 'gemm':
-      return [need('a', g('m') * g('k'), false), need('b', g('k') * g('n'), false), need('c', g('m') * g('n'), true)];
-    case 'biasAdd':
-      return [need('x', g('rows') * g('cols'), true), need('bias', g('cols'), false)];
-    case 'relu':
-    case 'gelu':
-      return [need('x', g('n'), false), need('y', g('n'), true)];
-    case 'reluBackward':
-    case 'geluBackward':
-      return [need('x', g('n'), false), need('dy', g('n'), false), need('dx', g('n'), true)];
-    case 'softmax':
-      return [need('x', g('rows') * g('cols'), false), need('y', g('rows') * g('cols'), true)];
-    case 'softmaxBackward':
-      return [need('y', g('rows') * g('cols'), false), need('dy', g('rows') * g('cols'), false), need('dx', g('rows') * g('cols'), true)];
-    case 'attention': {
-      const [b, sq, sk, d] = [g('batch'), g('seqQ'), g('seqK'), g('dim')];
-      return [need('q', b * sq * d, false), need('k', b * sk * d, false), need('v', b * sk * d, false), need('out', b * sq * d, true), need('probs', b * sq * sk, true)];
-    }
-    case 'attentionBackward': {
-      const [b, sq, sk, d] = [g('batch'), g('seqQ'), g('seqK'), g('dim')];
-      return [
-        need('q', b * sq * d, false), need('k', b * sk * d, false), need('v', b * sk * d, false), need('probs', b * sq * sk, false),
-        need('dOut', b * sq * d, false), need('dQ', b * sq * d, true), need('dK', b * sk * d, true), need('dV', b * sk * d, true),
-      ];
-    }
-    case 'layerNorm': {
-      const [r, c] = [g('rows'), g('cols')];
-      return [need('x', r * c, false), need('gamma', c, false), need('beta', c, false), need('y', r * c, true), need('mean', r, true), need('rstd', r, true)];
-    }
-    case 'layerNormBackward': {
-      const [r, c] = [g('rows'), g('cols')];
-      return [
-        need('x', r * c, false), need('gamma', c, false), need('mean', r, false), need('rstd', r, false), need('dy', r * c, false),
-        need('dx', r * c, true), need('dGamma', c, true), need('dBeta', c, true),
-      ];
-    }
-    case 'mseLoss':
-      return [need('pred', g('n'), false), need('target', g('n'), false), need('loss', 1, true)];
-    case 'mseLossBackward':
-      return [need('pred', g('n'), false), need('target', g('n'), false), need('dPred', g('n'), true)];
-    case 'softmaxCrossEntropy':
-      return [need('logits', g('rows') * g('cols'), false), need('labels', g('rows'), false), need('loss', 1, true), need('probs', g('rows') * g('cols'), true)];
-    case 'softmaxCrossEntropyBackward':
-      return [need('probs', g('rows') * g('cols'), false), need('labels', g('rows'), false), need('dLogits', g('rows') * g('cols'), true)];
-    case 'sgd':
-      return [need('param', g('n'), true), need('grad', g('n'), false)];
-    case 'adam':
-      return [need('param', g('n'), true), need('grad', g('n'), false), need('m', g('n'), true), need('v', g('n'), true)];
-    case 'reduceRows':
-      return [need('x', g('rows') * g('cols'), false), need('y', g('cols'), true)];
-    case 'copy':
-    case 'accumulate':
-      return [need('src', g('srcOffset') + g('n'), false), need('dst', g('dstOffset') + g('n'), true)];
-    case 'fill':
-      return [need('dst', g('offset') + g('n'), true)];
-  }
-}
 
 const MAX_ELEMENTS = 2 ** 40;
 
@@ -409,12 +86,8 @@ export function validateOp(op: unknown, bufferLengths: readonly number[], where:
     }
   }
   const num = (k: string): number => norm[k] as number;
-  if (name === 'layerNorm' && !(num('eps') > 0)) throw new EngineError('E_BAD_OP', `Expected eps in ${at} to be > 0 but received ${num('eps')}`);
-  if (name === 'adam') {
-    for (const k of ['beta1', 'beta2']) {
-      if (!(num(k) >= 0 && num(k) < 1)) throw new EngineError('E_BAD_OP', `Expected ${k} in ${at} to be in [0, 1) but received ${num(k)}`);
-    }
-    if (!(num('eps') > 0)) throw new EngineError('E_BAD_OP', `Expected eps in ${at} to be > 0 but received ${num('eps')}`);
+  for (const [field, range] of Object.entries(schema.ranges)) {
+    if (!range.test(num(field))) throw new EngineError('E_BAD_OP', `Expected ${field} in ${at} to be ${range.text} but received ${num(field)}`);
   }
   const needs = bufferNeeds(norm);
   for (const nd of needs) {
@@ -423,7 +96,7 @@ export function validateOp(op: unknown, bufferLengths: readonly number[], where:
       throw new EngineError('E_BUFFER_RANGE', `Expected buffer ${nd.field} (#${nd.index}) in ${at} to hold at least ${nd.elements} elements but it holds ${len}`);
     }
   }
-  if (name === 'copy' || name === 'accumulate') {
+  if (schema.inPlace === 'ranges') {
     const [s, d, n] = [num('srcOffset'), num('dstOffset'), num('n')];
     if (num('src') === num('dst') && s !== d && Math.max(s, d) < Math.min(s, d) + n) {
       throw new EngineError('E_BAD_OP', `Expected the source and destination ranges of ${at} not to overlap in buffer #${num('src')}`);
@@ -434,7 +107,7 @@ export function validateOp(op: unknown, bufferLengths: readonly number[], where:
     for (let y = x + 1; y < needs.length; y++) {
       const [a, b] = [needs[x] as BufferNeed, needs[y] as BufferNeed];
       if (a.index !== b.index || (!a.output && !b.output)) continue;
-      const ok = schema.inPlace && !(a.output && b.output) && a.elements === b.elements;
+      const ok = schema.inPlace === true && !(a.output && b.output) && a.elements === b.elements;
       if (!ok) throw new EngineError('E_BAD_OP', `Expected buffers ${a.field} and ${b.field} in ${at} to be different but both are #${a.index}`);
     }
   }
@@ -728,6 +401,12 @@ export function referenceOp(op: Op, bufs: readonly Vec[]): void {
     case 'fill': {
       buf('dst').fill(num('value'), num('offset'), num('offset') + num('n'));
       return;
+    }
+    default: {
+      // An op in the manifest without a reference here fails to compile (o.op is not `never`) and, if
+      // forced through, loudly at run time.
+      const missing: never = o.op;
+      throw new EngineError('E_INTERNAL', `no reference implementation for op ${String(missing)}`);
     }
   }
 }

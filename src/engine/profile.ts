@@ -11,12 +11,11 @@
  * the mean task time is recorded by default (the engine's own per-task timestamps, so no JS overhead).
  */
 
-import { topologicalOrder } from '../spec/check-model';
 import { localCpuCluster } from '../spec/local-cpu';
 import type { EngineCosts, ModelSpec, ModuleSpec, Profile, ProfileSample } from '../spec/types';
 import { loadNative, runGraph, type GraphResult, type GraphSpec, type TaskSpec } from './native';
-import { EngineError, OP_SCHEMAS, type Op } from './ops';
-import { compileModule, type CompileOptions } from './program';
+import { EngineError, type Op } from './ops';
+import { compileModule, compileModules, remapOp, type CompileOptions } from './program';
 import { autoScale } from './train';
 import { seededRandom } from '../util/seeded-random';
 import { mean, median, trimmedMean } from '../util/stats';
@@ -137,50 +136,17 @@ export function allocateBuffers(program: ProfiledProgram, seed: number, only?: (
 
 /** The op with every buffer index shifted by `offset` (to put several programs in one graph). */
 export function shiftBuffers(op: Op, offset: number): Op {
-  if (offset === 0) return op;
-  const out: Record<string, unknown> = { ...op };
-  for (const [field, kind] of OP_SCHEMAS[op.op].fields) {
-    if (kind === 'buffer' && typeof out[field] === 'number') out[field] = (out[field] as number) + offset;
-  }
-  return out as Op;
+  return offset === 0 ? op : remapOp(op, (i) => i + offset);
 }
 
-/**
- * Compiles every module of the model at a microbatch size, inputs first, as the trainer does: a module
- * with inputs reads the upstream outputs concatenated (`inputWidth`), and produces an input gradient
- * only when something upstream trains (`backwardKinds` in src/perf/kernels.ts).
- */
+/** Every module of the model compiled at a microbatch size: the engine's one compile step (src/engine/program.ts). */
 export function compileModel(model: ModelSpec, micro: number, scale: number, compile: CompileFn): Map<string, ProfiledProgram> {
-  const byName = new Map(model.modules.map((m) => [m.name, m]));
-  const trainsUpstream = new Map<string, boolean>();
-  const programs = new Map<string, ProfiledProgram>();
-  for (const name of topologicalOrder(model)) {
-    const m = byName.get(name) as ModuleSpec;
-    trainsUpstream.set(name, m.inputs.some((i) => (byName.get(i) as ModuleSpec).trainable || trainsUpstream.get(i) === true));
-    const widths = m.inputs.map((i) => programs.get(i)?.outputElementsPerSample);
-    const inputWidth = m.inputs.length > 0 && widths.every((w) => w !== undefined) ? widths.reduce((a, b) => (a as number) + (b as number), 0) : undefined;
-    try {
-      programs.set(name, compile(m, { micro, scale, ...(inputWidth !== undefined ? { inputWidth } : {}), needsInputGrad: trainsUpstream.get(name) === true }));
-    } catch (err) {
-      if (err instanceof RangeError) throw new EngineError('E_BAD_OP', `cannot compile module "${name}": ${err.message}`);
-      throw err;
-    }
-  }
-  return programs;
+  return compileModules(model, { micro, scale }, compile);
 }
 
 type Placed = { program: ProfiledProgram; cores: readonly number[]; count: number; sets: number };
 
 type Run = { readonly kind: 'fwd' | 'bwd'; readonly ms: number; readonly startNs: number; readonly endNs: number };
-
-/** The op with every buffer index `i` replaced by `map[i]`. */
-function remapBuffers(op: Op, map: readonly number[]): Op {
-  const out: Record<string, unknown> = { ...op };
-  for (const [field, kind] of OP_SCHEMAS[op.op].fields) {
-    if (kind === 'buffer' && typeof out[field] === 'number') out[field] = map[out[field] as number];
-  }
-  return out as Op;
-}
 
 const perMicrobatch = (kind: string | undefined): boolean => kind === 'activation' || kind === 'data';
 
@@ -210,8 +176,8 @@ async function measure(placed: readonly Placed[], warmup: number, seed: number, 
       const fresh = allocateBuffers(p.program, seed + 7919 * ci + 104729 * k, (i) => perMicrobatch(p.program.buffers[i]!.kind));
       maps.push(base.map((g, i) => (perMicrobatch(p.program.buffers[i]!.kind) ? buffers.push(fresh[i] as Float32Array) - 1 : g)));
     }
-    const forward = maps.map((m) => p.program.forward.map((op) => remapBuffers(op, m)));
-    const backward = maps.map((m) => p.program.backward.map((op) => remapBuffers(op, m)));
+    const forward = maps.map((m) => p.program.forward.map((op) => remapOp(op, (i) => m[i] as number)));
+    const backward = maps.map((m) => p.program.backward.map((op) => remapOp(op, (i) => m[i] as number)));
     for (let r = 0; r < warmup + p.count; r++) {
       const warm = r < warmup;
       const set = r % maps.length;

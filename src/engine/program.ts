@@ -36,8 +36,10 @@
  * holds, `backward` is empty and `dInput` undefined.
  */
 
+import { backwardKinds } from '../perf/kernels';
+import { topologicalOrder } from '../spec/check-model';
 import type { ModelSpec, ModuleSpec } from '../spec/types';
-import { OP_SCHEMAS, type Op } from './ops';
+import { EngineError, OP_SCHEMAS, type Op } from './ops';
 
 /** What a buffer holds; decides how the trainer instantiates it. */
 export type BufferKind =
@@ -185,6 +187,36 @@ export function remapOp(op: Op, map: (local: number) => number): Op {
   const out: Record<string, unknown> = { ...op };
   for (const f of bufferFields(op)) out[f] = map(out[f] as number);
   return out as Op;
+}
+
+/**
+ * Compiles every module of a model at a microbatch size, inputs first: the one compile step of the
+ * engine (training and profiling both use it). A module with inputs reads the upstream outputs
+ * concatenated (`inputWidth`) and produces an input gradient only when something upstream trains
+ * (`backwardKinds` in src/perf/kernels.ts, the rule the performance model uses). `compile` is
+ * {@link compileModule} unless a test stands in for it. A module too large to compile is E_BAD_OP.
+ */
+export function compileModules<P extends { readonly outputElementsPerSample?: number }>(
+  model: ModelSpec,
+  options: { readonly micro: number; readonly scale: number },
+  compile: (module: ModuleSpec, options: CompileOptions) => P,
+): Map<string, P> {
+  const byName = new Map(model.modules.map((m) => [m.name, m]));
+  const kinds = backwardKinds(model);
+  const programs = new Map<string, P>();
+  for (const name of topologicalOrder(model)) {
+    const m = byName.get(name) as ModuleSpec;
+    const widths = m.inputs.map((i) => programs.get(i)?.outputElementsPerSample);
+    const inputWidth = m.inputs.length > 0 && widths.every((w) => w !== undefined) ? widths.reduce((a, b) => (a as number) + (b as number), 0) : undefined;
+    const needsInputGrad = m.inputs.some((i) => kinds.get(i) !== 'none');
+    try {
+      programs.set(name, compile(m, { micro: options.micro, scale: options.scale, needsInputGrad, ...(inputWidth !== undefined ? { inputWidth } : {}) }));
+    } catch (err) {
+      if (err instanceof RangeError) throw new EngineError('E_BAD_OP', `cannot compile module "${name}": ${err.message}`);
+      throw err;
+    }
+  }
+  return programs;
 }
 
 /** The optimizer ops of a program for a 1-based optimizer step. */

@@ -22,25 +22,27 @@
  * simulator does). The objective is the mean over the global batch: the loss gradient of every
  * microbatch is scaled by micro/global.
  *
- * The built-in model ({@link isBuiltinModel}) trains on its synthetic task with softmax cross-entropy.
- * Any other model is a shape-accurate replay: source modules read seeded random data, sink modules get
- * the gradient of mean(output²) (MSE to zero), and no loss is reported.
+ * The loss and the data come from the model's objective (./objective.ts), so nothing here names a
+ * module: the built-in model ({@link isBuiltinModel}) trains on its synthetic task with softmax
+ * cross-entropy ({@link builtinObjective}); any other model is a shape-accurate replay: source modules
+ * read seeded random data, sink modules get the gradient of mean(output²) ({@link MSE_TO_ZERO}), and
+ * no loss is reported. Modules are compiled by the engine's one compile step ({@link compileModules}).
  */
 
 import * as os from 'os';
 
 import { MosaicError } from '../errors';
-import { backwardKinds } from '../perf/kernels';
 import { buildPerfModel } from '../perf/perf-model';
 import { assignMicrobatches, simulateIteration } from '../perf/simulate';
 import { validatePlan } from '../plan/validate';
 import type { Plan } from '../spec/plan';
-import type { ModelSpec } from '../spec/types';
+import type { ModelSpec, ModuleSpec } from '../spec/types';
 import { topologicalOrder } from '../spec/check-model';
-import { BUILTIN_CLASSES, builtinPrograms, builtinSamples, isBuiltinModel, mixSeed, seededRandom } from './builtin-model';
+import { builtinObjective, builtinPrograms, isBuiltinModel, mixSeed, seededRandom } from './builtin-model';
+import { MSE_TO_ZERO } from './objective';
 import { assignCpuCores, loadNative, startGraph, type ContextSpec, type GraphResult, type TaskSpec } from './native';
 import type { Op } from './ops';
-import { compileModule, optimizerOpsForStep, remapOp, type ModuleProgram } from './program';
+import { compileModule, compileModules, optimizerOpsForStep, remapOp, type ModuleProgram } from './program';
 
 export type TrainOptions = {
   readonly iterations: number;
@@ -106,19 +108,7 @@ type Compiled = {
 function compileModel(model: ModelSpec, scale: number): Compiled {
   const builtin = isBuiltinModel(model) && scale === 1;
   const order = topologicalOrder(model);
-  const byName = new Map(model.modules.map((m) => [m.name, m]));
-  const kinds = backwardKinds(model);
-  let programs: Map<string, ModuleProgram>;
-  if (builtin) programs = builtinPrograms(model.batch.micro, model);
-  else {
-    programs = new Map();
-    for (const name of order) {
-      const m = byName.get(name)!;
-      const inputWidth = m.inputs.reduce((s, i) => s + programs.get(i)!.outputElementsPerSample, 0);
-      const needsInputGrad = m.inputs.some((i) => kinds.get(i) !== 'none');
-      programs.set(name, compileModule(m, { micro: model.batch.micro, scale, needsInputGrad, ...(m.inputs.length > 0 ? { inputWidth } : {}) }));
-    }
-  }
+  const programs = builtin ? builtinPrograms(model.batch.micro, model) : compileModules(model, { micro: model.batch.micro, scale }, compileModule);
   return { model, order, programs, builtin, scale };
 }
 
@@ -207,16 +197,38 @@ type Built = {
   readonly replicaCount: Map<string, number>;
 };
 
-function build(plan: Plan, c: Compiled, seed: number): Built {
-  const model = plan.model;
-  const micro = model.batch.micro;
-  const K = model.batch.global / micro;
-  const native = loadNative();
-  if (!native.ok) throw new MosaicError('E_INPUT', native.reason);
-  const allowed = native.binding.cpuInfo().allowedCores;
-  const C = plan.cluster.gpu.smCount;
+/** The steps of {@link build} share this: the plan, its programs and the buffer layout. */
+type Wiring = {
+  readonly plan: Plan;
+  readonly model: ModelSpec;
+  readonly c: Compiled;
+  readonly micro: number;
+  /** Microbatches per iteration. */
+  readonly K: number;
+  readonly buffers: Float32Array[];
+  readonly alloc: (n: number) => number;
+  readonly replicasOf: Map<string, Instance[]>;
+  /** Module -> microbatch -> the replica that owns it. */
+  readonly owner: Map<string, number[]>;
+  /** Module -> replica -> program-local buffer -> global buffer (or -1). */
+  readonly perReplica: Map<string, number[][]>;
+  readonly weights: Map<string, Float32Array[]>;
+  readonly grads: Float32Array[];
+  /** Program-local buffer -> global buffer, for a module's microbatch k. */
+  readonly mapFor: (name: string, k: number) => (local: number) => number;
+  readonly contextFor: (name: string, k: number) => number;
+  readonly consumers: Map<string, string[]>;
+  readonly byName: Map<string, ModuleSpec>;
+  readonly width: (n: string) => number;
+  readonly offsetIn: (consumer: string, input: string) => number;
+};
 
-  // Contexts: one per slot.
+type LossOps = Map<string, { readonly forward: readonly Op[]; readonly backward: readonly Op[] }>;
+type TaskIds = { readonly fwdId: Map<string, number>; readonly bwdId: Map<string, number>; readonly key: (m: string, k: number) => string; nextId: number };
+
+/** Step 1: one engine context per slot of the plan; GPU g gets the g-th block of smCount allowed cores. */
+function placeContexts(plan: Plan, allowed: readonly number[]): { contexts: ContextSpec[]; slotContext: Map<string, number> } {
+  const C = plan.cluster.gpu.smCount;
   const contexts: ContextSpec[] = [];
   const slotContext = new Map<string, number>();
   for (const gpu of plan.gpus) {
@@ -228,6 +240,17 @@ function build(plan: Plan, c: Compiled, seed: number): Built {
     }
   }
 
+  return { contexts, slotContext };
+}
+
+/**
+ * Step 2: buffer instances (per replica: parameters, gradients, scratch; per module: optimizer state;
+ * per microbatch: activations and data), with deterministic initial weights, and how modules connect.
+ */
+function layoutBuffers(plan: Plan, c: Compiled, seed: number, slotContext: Map<string, number>): Wiring {
+  const model = plan.model;
+  const micro = model.batch.micro;
+  const K = model.batch.global / micro;
   const buffers: Float32Array[] = [];
   const alloc = (n: number): number => {
     buffers.push(new Float32Array(n));
@@ -315,68 +338,61 @@ function build(plan: Plan, c: Compiled, seed: number): Built {
     throw new Error(`internal: ${input} is not an input of ${consumer}`);
   };
 
-  // Loss buffers per sink and microbatch.
+  return { plan, model, c, micro, K, buffers, alloc, replicasOf, owner, perReplica, weights, grads, mapFor, contextFor, consumers, byName, width, offsetIn };
+}
+
+/** Step 3: the loss ops and the data of every sink microbatch, from the model's objective. */
+function sinkLosses(w: Wiring, seed: number): { lossOps: LossOps; lossBuffers: Float32Array[]; fills: ((iteration: number) => void)[] } {
+  const { model, c, micro, K, alloc, buffers, mapFor, consumers } = w;
+  const objective = c.builtin ? builtinObjective(seed) : MSE_TO_ZERO;
   const lossBuffers: Float32Array[] = [];
   const fills: ((iteration: number) => void)[] = [];
-  const lossOps = new Map<string, { forward: Op[]; backward: Op[] }>(); // key `${module}:${k}`
-  const scaleGrad = micro / model.batch.global;
+  const lossOps: LossOps = new Map(); // key `${module}:${k}`
   for (const name of c.order) {
     if ((consumers.get(name) as string[]).length > 0) continue;
     const p = c.programs.get(name)!;
-    if (p.backward.length === 0 && !c.builtin) continue;
+    if (p.backward.length === 0 && !objective.lossOnFrozenSinks) continue;
     for (let k = 0; k < K; k++) {
       const map = mapFor(name, k);
-      const out = map(p.output);
-      const dOut = map(p.dOutput);
-      const n = p.outputElementsPerSample * micro;
-      const tmp = alloc(n);
-      const loss = alloc(1);
-      if (c.builtin) {
-        const labels = alloc(micro);
-        const probs = alloc(n);
-        lossBuffers.push(buffers[loss] as Float32Array);
-        lossOps.set(`${name}:${k}`, {
-          forward: [{ op: 'softmaxCrossEntropy', logits: out, labels, loss, probs, rows: micro, cols: BUILTIN_CLASSES }],
-          backward: [
-            { op: 'softmaxCrossEntropyBackward', probs, labels, dLogits: tmp, rows: micro, cols: BUILTIN_CLASSES },
-            { op: 'fill', dst: dOut, n, value: 0 },
-            { op: 'accumulate', src: tmp, dst: dOut, n, alpha: scaleGrad },
-          ],
-        });
-        const labelBuf = buffers[labels] as Float32Array;
-        const imageBuf = buffers[mapFor('image', k)(c.programs.get('image')!.data as number)] as Float32Array;
-        const audioBuf = buffers[mapFor('audio', k)(c.programs.get('audio')!.data as number)] as Float32Array;
-        fills.push((iteration) => {
-          const batch = builtinSamples(seed, iteration, k * micro, micro);
-          imageBuf.set(batch.image);
-          audioBuf.set(batch.audio);
-          labelBuf.set(batch.labels);
-        });
-      } else {
-        const zero = alloc(n);
-        lossOps.set(`${name}:${k}`, {
-          forward: [{ op: 'mseLoss', pred: out, target: zero, loss, n }],
-          backward: [
-            { op: 'mseLossBackward', pred: out, target: zero, dPred: tmp, n },
-            { op: 'fill', dst: dOut, n, value: 0 },
-            { op: 'accumulate', src: tmp, dst: dOut, n, alpha: scaleGrad },
-          ],
-        });
-      }
+      const sink = objective.sink({
+        module: name,
+        k,
+        micro,
+        out: map(p.output),
+        dOut: map(p.dOutput),
+        n: p.outputElementsPerSample * micro,
+        gradScale: micro / model.batch.global,
+        alloc,
+        buffer: (i) => buffers[i] as Float32Array,
+        dataOf: (m) => buffers[mapFor(m, k)(c.programs.get(m)!.data as number)] as Float32Array,
+      });
+      lossOps.set(`${name}:${k}`, { forward: sink.forward, backward: sink.backward });
+      if (sink.loss) lossBuffers.push(sink.loss);
+      if (sink.fill) fills.push(sink.fill);
     }
   }
 
-  // Tasks.
+  return { lossOps, lossBuffers, fills };
+}
+
+/** Step 4: task ids: forward F(m, k) in microbatch-major order, then backward B(m, k); optimizer tasks take the next ones. */
+function numberTasks(w: Wiring): TaskIds {
+  const { c, K } = w;
   let nextId = 0;
-  const taskModule = new Map<number, string>();
   const fwdId = new Map<string, number>();
   const bwdId = new Map<string, number>();
   const key = (m: string, k: number): string => `${m}:${k}`;
   for (let k = 0; k < K; k++) for (const name of c.order) fwdId.set(key(name, k), nextId++);
   for (let k = 0; k < K; k++) for (const name of c.order) if (c.programs.get(name)!.backward.length > 0) bwdId.set(key(name, k), nextId++);
 
+  return { fwdId, bwdId, key, nextId };
+}
+
+/** Step 5: forward tasks: gather the inputs of microbatch k, the forward ops, the loss on sinks. */
+function forwardTasksOf(w: Wiring, ids: TaskIds, lossOps: LossOps, taskModule: Map<number, string>): TaskSpec[] {
+  const { c, micro, K, mapFor, contextFor, byName, width, offsetIn } = w;
+  const { fwdId, key } = ids;
   const forwardTasks: TaskSpec[] = [];
-  const backwardTasks: TaskSpec[] = [];
   for (let k = 0; k < K; k++) {
     for (const name of c.order) {
       const p = c.programs.get(name)!;
@@ -406,6 +422,14 @@ function build(plan: Plan, c: Compiled, seed: number): Built {
       forwardTasks.push({ id, context: contextFor(name, k), ops, deps: inputs.map((i) => fwdId.get(key(i, k)) as number) });
     }
   }
+  return forwardTasks;
+}
+
+/** Step 6: backward tasks: gather dOutput from the consumers (or the loss), the backward ops; a fixed accumulation order per replica. */
+function backwardTasksOf(w: Wiring, ids: TaskIds, lossOps: LossOps, taskModule: Map<number, string>): TaskSpec[] {
+  const { c, micro, K, owner, mapFor, contextFor, consumers, width, offsetIn } = w;
+  const { fwdId, bwdId, key } = ids;
+  const backwardTasks: TaskSpec[] = [];
   const lastBackward = new Map<string, number>(); // `${module}:${replica}` -> task id
   for (let k = 0; k < K; k++) {
     for (const name of [...c.order].reverse()) {
@@ -445,7 +469,13 @@ function build(plan: Plan, c: Compiled, seed: number): Built {
       backwardTasks.push({ id, context: contextFor(name, k), ops, deps });
     }
   }
-  // Optimizer tasks.
+  return backwardTasks;
+}
+
+/** Step 7: one optimizer task per trainable module: reduce the replicas' gradients, Adam, broadcast the weights. */
+function optimizerTasksOf(w: Wiring, ids: TaskIds, taskModule: Map<number, string>): Built['optimizerTasks'] {
+  const { c, K, replicasOf, perReplica } = w;
+  const { bwdId, key } = ids;
   const optimizerTasks: Built['optimizerTasks'] = [];
   for (const name of c.order) {
     const p = c.programs.get(name)!;
@@ -468,22 +498,36 @@ function build(plan: Plan, c: Compiled, seed: number): Built {
     };
     const deps: number[] = [];
     for (let k = 0; k < K; k++) deps.push(bwdId.get(key(name, k)) as number);
-    const id = nextId++;
+    const id = ids.nextId++;
     taskModule.set(id, name);
     optimizerTasks.push({ id, module: name, context: (reps[0] as Instance).context, deps, ops });
   }
-  const replicaCount = new Map([...replicasOf].map(([n, r]) => [n, r.length]));
+  return optimizerTasks;
+}
+
+/** The plan as engine contexts, buffers and tasks, in the named steps above. */
+function build(plan: Plan, c: Compiled, seed: number): Built {
+  const native = loadNative();
+  if (!native.ok) throw new MosaicError('E_INPUT', native.reason);
+  const { contexts, slotContext } = placeContexts(plan, native.binding.cpuInfo().allowedCores);
+  const w = layoutBuffers(plan, c, seed, slotContext);
+  const { lossOps, lossBuffers, fills } = sinkLosses(w, seed);
+  const ids = numberTasks(w);
+  const taskModule = new Map<number, string>();
+  const forwardTasks = forwardTasksOf(w, ids, lossOps, taskModule);
+  const backwardTasks = backwardTasksOf(w, ids, lossOps, taskModule);
+  const optimizerTasks = optimizerTasksOf(w, ids, taskModule);
   return {
     contexts,
-    buffers,
+    buffers: w.buffers,
     tasks: [...backwardTasks, ...forwardTasks],
     taskModule,
     optimizerTasks,
-    grads,
+    grads: w.grads,
     lossBuffers,
     fillData: (iteration) => fills.forEach((f) => f(iteration)),
-    weights,
-    replicaCount,
+    weights: w.weights,
+    replicaCount: new Map([...w.replicasOf].map(([n, r]) => [n, r.length])),
   };
 }
 

@@ -27,7 +27,7 @@ export function withBatch(model: ModelSpec, global?: number, micro?: number): Mo
   if (global === undefined && micro === undefined) return model;
   const batch = { global: global ?? model.batch.global, micro: micro ?? model.batch.micro };
   if (batch.global % batch.micro !== 0) {
-    throw new MosaicError('E_USAGE', `global batch ${batch.global} is not a multiple of the micro-batch ${batch.micro}`);
+    throw new MosaicError('E_INPUT', `global batch ${batch.global} is not a multiple of the micro-batch ${batch.micro}`);
   }
   return { ...model, batch };
 }

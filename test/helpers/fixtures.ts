@@ -50,3 +50,12 @@ export function tinyModel(modules: ModuleSpec[], overrides: Partial<ModelSpec> =
 
 /** The seeded PRNG every test shares (mulberry32), so random tests are deterministic on every machine. */
 export { seededRandom as rng } from '../../src/util/seeded-random';
+
+/**
+ * Solver and planner time limits in tests whose assertions need the solve to finish (optimality,
+ * exactness, the same results after a resume): a guard against a hang, never meant to strike, so the
+ * outcome does not depend on how fast or loaded the machine is. Tests about time limits use seams
+ * instead (a hanging worker, an injected never-ending batch case) and assert statuses, not durations.
+ */
+export const GUARD_SECONDS = 600;
+export const GUARD_MS = GUARD_SECONDS * 1000;

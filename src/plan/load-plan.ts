@@ -1,11 +1,12 @@
 import { inputError } from '../errors';
-import { validatePlan } from '../plan/validate';
-import { readJsonFile } from './json-file';
-import { parseCluster, parseModel, parseProfile, parseSpec } from './load';
-import type { Plan } from './plan';
+import { readJsonFile } from '../spec/json-file';
+import { parseCluster, parseModel, parseProfile, parseSpec } from '../spec/load';
+import type { Plan } from '../spec/plan';
+import { validatePlan } from './validate';
 
 /**
- * Reads a plan file: schema, then the embedded model and cluster against their own schemas, then the
+ * Reads a plan file (here in src/plan, not src/spec: it runs the plan validator, which needs the
+ * performance model, and src/spec imports nothing above it): schema, then the embedded model and cluster against their own schemas, then the
  * independent plan validator, so that a hand-edited plan is refused before anything shows or runs it.
  */
 export function loadPlan(file: string): Plan {
