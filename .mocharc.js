@@ -20,6 +20,7 @@ const TIERS = {
     'package-entry',
     'params',
     'perf-model',
+    'physics',
     'solver-model',
   ],
   integration: [
