@@ -6,6 +6,8 @@
 export type ErrorCode =
   | 'E_USAGE'
   | 'E_INPUT'
+  /** An output path that cannot be written, or a write that failed (disk full): exit 2. */
+  | 'E_OUTPUT'
   | 'E_INFEASIBLE'
   | 'E_TIME_LIMIT'
   | 'E_NOT_IMPLEMENTED'
@@ -15,6 +17,7 @@ export type ErrorCode =
 export const EXIT_CODES: Readonly<Record<ErrorCode, number>> = {
   E_USAGE: 2,
   E_INPUT: 2,
+  E_OUTPUT: 2,
   E_INFEASIBLE: 3,
   E_TIME_LIMIT: 4,
   E_NOT_IMPLEMENTED: 2,

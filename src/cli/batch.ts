@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { parseShard, type Shard } from '../batch/manifest';
 import { defaultWorkers, runBatch, type BatchControl, type BatchSummary } from '../batch/runner';
 import { shardText } from '../batch/store';
+import { checkOutputDir } from '../io/output-path';
 import { positiveInteger } from './options';
 import { runCommand } from './run-command';
 
@@ -44,6 +45,7 @@ Exit codes: 0 every case recorded (failed cases included), 1 internal error, 2 u
     )
     .action(async (manifest: string, flags: BatchFlags) => {
       await runCommand(async () => {
+        checkOutputDir(flags.output, '-o');
         let control: BatchControl | undefined;
         let interrupts = 0;
         const onInt = () => {

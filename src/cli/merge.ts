@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { mergeDirs } from '../batch/merge';
+import { checkOutputDir } from '../io/output-path';
 import { runCommand } from './run-command';
 
 type MergeFlags = { output: string; json?: boolean };
@@ -21,6 +22,7 @@ Exit codes: 0 ok, 1 internal error, 2 different manifests, a case missing or in 
     )
     .action(async (dirs: string[], flags: MergeFlags) => {
       await runCommand(() => {
+        checkOutputDir(flags.output, '-o');
         const s = mergeDirs(dirs, flags.output);
         if (flags.json) process.stdout.write(JSON.stringify(s, null, 2) + '\n');
         else {

@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { MosaicError } from '../errors';
 import { writeFileAtomic } from '../io/atomic-write';
+import { checkOutputFile } from '../io/output-path';
 import { planModel, type PlanningResult } from '../plan/planner';
 import { scaleModel } from '../engine/program';
 import { checkProfile } from '../perf/calibration';
@@ -144,12 +145,15 @@ Exit codes: 0 ok, 1 internal error, 2 usage or invalid input, 3 no plan fits (th
     )
     .action(async (flags: PlanFlags) => {
       await runCommand(async () => {
+        // Output paths are checked before any work: a long plan must not end on a folder given as -o.
+        if (flags.output !== undefined) checkOutputFile(flags.output, '-o');
+        if (flags.dumpLp !== undefined) checkOutputFile(flags.dumpLp, '--dump-lp');
         const model = scaleModel(withBatch(resolveModel(flags.model), flags.globalBatch, flags.microBatch), flags.scale ?? 1);
         const cluster = resolveCluster(flags.cluster);
         const profile = flags.profile ? resolveProfile(flags.profile) : undefined;
         // The same checks as `mosaic calibrate`: the profile's model, device and modules must match.
         if (profile) checkProfile(model, cluster, profile, flags.profile!);
-        if (flags.dumpLp && flags.method !== 'ilp' && flags.method !== 'all') throw new MosaicError('E_USAGE', '--dump-lp needs --method ilp or all');
+        if (flags.dumpLp !== undefined && flags.method !== 'ilp' && flags.method !== 'all') throw new MosaicError('E_USAGE', '--dump-lp needs --method ilp or all');
         const ticker = flags.method === 'ilp' || flags.method === 'all' ? startTicker(`planning ${model.name} on ${cluster.name} (ILP time limit ${flags.timeLimit} s)`) : undefined;
         let result: PlanningResult;
         try {
@@ -157,8 +161,8 @@ Exit codes: 0 ok, 1 internal error, 2 usage or invalid input, 3 no plan fits (th
         } finally {
           ticker?.stop();
         }
-        if (flags.dumpLp && result.lpText !== undefined) writeFileAtomic(flags.dumpLp, result.lpText);
-        if (flags.output) writeFileAtomic(flags.output, JSON.stringify(result.best, null, 2) + '\n');
+        if (flags.dumpLp !== undefined && result.lpText !== undefined) writeFileAtomic(flags.dumpLp, result.lpText);
+        if (flags.output !== undefined) writeFileAtomic(flags.output, JSON.stringify(result.best, null, 2) + '\n');
         if (flags.json) process.stdout.write(JSON.stringify(toJson(result), null, 2) + '\n');
         else {
           printText(result);
