@@ -24,7 +24,7 @@ export function batchCommand(): Command {
     .description('Plan many cases offline from a manifest: worker threads, progress, resumable, shardable (see `mosaic merge`)')
     .argument('<manifest>', 'batch manifest (schemas/batch-manifest.schema.json), e.g. datasets/suites/bundled.json')
     .requiredOption('-o, --output <dir>', 'output directory: batch.json, results.jsonl, summary.csv, report.html')
-    .option('--workers <n>', `worker threads (default: the number of cores, ${defaultWorkers()} here)`, positiveInteger('--workers'))
+    .option('--workers <n>', `worker threads (default: the number of cores, ${defaultWorkers()} here)`, positiveInteger('--workers', 1024))
     .option('--force', 'reuse a directory made for a different manifest or shard (keeps the results of cases still in it)')
     .option('--shard <i/n>', 'run only shard i of n (1 ≤ i ≤ n), chosen by case-id hash; combine with `mosaic merge`', parseShard)
     .option('--json', 'print a machine-readable summary instead of text')

@@ -48,6 +48,13 @@ export type PlanningResult = {
   readonly exact?: ExactResult;
 };
 
+/**
+ * The throughput ILP enumerates every grouping of every subset of the modules (Bell(n + 1) of them:
+ * 21,147 for 8 modules, 27.6 million for 12, which hung the planner); above this many modules it is
+ * not run and the result says why. The exact search and the heuristic cap their own enumerations.
+ */
+export const MAX_THROUGHPUT_ILP_MODULES = 8;
+
 /** The plan space every bound is over, in words. */
 export function spaceDescription(perf: PerfModel, maxSlots: number): string {
   const c = perf.cluster;
@@ -112,8 +119,15 @@ export async function planModel(model: ModelSpec, cluster: ClusterSpec, profile:
       const fastest = exact.candidates.reduce<ScoredLayout | undefined>((a, c) => (!a || c.simulation.iterationMs < a.simulation.iterationMs ? c : a), undefined);
       if (fastest) plans.push(toPlan(perf, fastest, 'ilp', profile));
       const left = Math.max(1, opts.timeLimitSeconds - elapsedMs(ilpStarted) / 1000);
-      if (opts.dumpLp) lpText = toLpText(ilpStats(perf).info.model);
-      const r = await planIlp(perf, { solver: opts.solver, timeLimitSeconds: left, seeds: seeds.layouts, ...(profile ? { profile } : {}) });
+      const tooMany = perf.order.length > MAX_THROUGHPUT_ILP_MODULES;
+      if (opts.dumpLp && !tooMany) lpText = toLpText(ilpStats(perf).info.model);
+      const r = tooMany
+        ? { infeasible: `throughput ILP not run: ${perf.order.length} modules, more than ${MAX_THROUGHPUT_ILP_MODULES} (its GPU patterns grow as the Bell numbers; the exact search still ran)` }
+        : await planIlp(perf, { solver: opts.solver, timeLimitSeconds: left, seeds: seeds.layouts, ...(profile ? { profile } : {}) }).catch((err: unknown) => {
+            // The throughput ILP on the clock with nothing of its own: the other plans stand (exit 4 only when there are none).
+            if (err instanceof MosaicError && err.code === 'E_TIME_LIMIT' && plans.length > 0) return { infeasible: err.lines.join(' ') };
+            throw err;
+          });
       ilpMs = elapsedMs(ilpStarted);
       if ('infeasible' in r) {
         if (plans.length === 0) throw new MosaicError('E_INFEASIBLE', r.infeasible);
