@@ -65,7 +65,7 @@ export function compareCommand(): Command {
     .option('-m, --model <file|name>', `model spec file, or a bundled model: ${bundledNames('models').join(', ')}`)
     .option('-c, --cluster <file|name>', `cluster spec file, or a bundled cluster: ${bundledNames('clusters').join(', ')}`)
     .option('--suite <file>', 'JSON list of cases: [{"model": "llava-1.5-7b", "cluster": "h100-1x8", "globalBatch": 256, "microBatch": 4}, ...]')
-    .option('--solver <name>', 'ILP backend: highs (HiGHS, MIT) | glpk (glpk.js, GPL-3.0) | jslp (javascript-lp-solver, MIT)', oneOf('--solver', SOLVER_NAMES), DEFAULT_OPTIONS.solver)
+    .option('--solver <name>', 'ILP backend: highs (HiGHS, MIT) | glpk (glpk.js, GPL-3.0, optional) | jslp (javascript-lp-solver, Unlicense)', oneOf('--solver', SOLVER_NAMES), DEFAULT_OPTIONS.solver)
     .option('--time-limit <seconds>', 'time limit for the ILP, per case', timeLimit('--time-limit'), DEFAULT_OPTIONS.timeLimitSeconds)
     .option('--global-batch <n>', "override the model's global batch (single case)", positiveInteger('--global-batch'))
     .option('--micro-batch <n>', "override the model's micro-batch (single case)", positiveInteger('--micro-batch'))

@@ -119,7 +119,7 @@ export function planCommand(): Command {
     .requiredOption('-c, --cluster <file|name>', `cluster spec file, a bundled cluster (${bundledNames('clusters').join(', ')}), or local-cpu`)
     .option('-p, --profile <file>', 'profile from `mosaic profile` to calibrate the performance model (default: analytic from the GPU spec)')
     .option('--method <method>', 'heuristic | baseline | ilp (exact, seeded by the heuristic) | all', oneOf('--method', ['heuristic', 'baseline', 'ilp', 'all'] as const), DEFAULT_OPTIONS.method)
-    .option('--solver <name>', 'ILP backend: highs (HiGHS, MIT) | glpk (glpk.js, GPL-3.0) | jslp (javascript-lp-solver, MIT)', oneOf('--solver', SOLVER_NAMES), DEFAULT_OPTIONS.solver)
+    .option('--solver <name>', 'ILP backend: highs (HiGHS, MIT) | glpk (glpk.js, GPL-3.0, optional) | jslp (javascript-lp-solver, Unlicense)', oneOf('--solver', SOLVER_NAMES), DEFAULT_OPTIONS.solver)
     .option('--time-limit <seconds>', 'time limit for the ILP (all solves together); the best plan found so far is returned', timeLimit('--time-limit'), DEFAULT_OPTIONS.timeLimitSeconds)
     .option('--dump-lp <file>', 'write the pattern ILP in LP format (CPLEX LP; readable by glpsol, HiGHS, CBC) for debugging')
     .option('--global-batch <n>', "override the model's global batch", positiveInteger('--global-batch'))

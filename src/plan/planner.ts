@@ -12,6 +12,7 @@ import { explainInfeasible } from './fits';
 import { heuristicSeeds, ilpStats, layoutTheta, planIlp, type IlpStats } from './ilp';
 import { scoreLayout, toPlan } from './make-plan';
 import { DEFAULT_MAX_SLOTS, DEFAULT_OPTIONS, type PlanOptions } from './options';
+import { requireSolver } from './solver-available';
 
 /** What the exact planner did, for reports: model size, solver outcome, proof, chosen candidate. */
 export type IlpSummary = {
@@ -78,6 +79,7 @@ const elapsedMs = (since: bigint): number => Number(process.hrtime.bigint() - si
  */
 export async function planModel(model: ModelSpec, cluster: ClusterSpec, profile: Profile | undefined, options: Partial<PlanOptions> = {}): Promise<PlanningResult> {
   const opts: PlanOptions = { ...DEFAULT_OPTIONS, ...options };
+  if (opts.method === 'ilp' || opts.method === 'all') requireSolver(opts.solver);
   const perf = buildPerfModel(model, cluster, profile);
   const why = explainInfeasible(perf);
   if (why) throw new MosaicError('E_INFEASIBLE', `${model.name} does not fit on ${cluster.name}: ${why}`);
