@@ -33,8 +33,8 @@ export function batchCommand(): Command {
       `
 Examples:
   $ mosaic batch datasets/suites/bundled.json -o out/bundled
-  $ mosaic batch suite.json -o out/s3 --shard 3/8 --workers 4    # one task of a job array
-  $ mosaic merge out/s1 out/s2 ... out/s8 -o out/all
+  $ mosaic batch datasets/suites/bundled.json -o out/s3 --shard 3/8 --workers 4    # one task of a job array
+  $ mosaic merge out/s1 out/s2 out/s3 out/s4 out/s5 out/s6 out/s7 out/s8 -o out/all   # once all 8 have run
 
 Rerunning the same command resumes: finished cases are skipped; a batch killed at any moment loses only
 the cases that were running. A case that fails (invalid spec, infeasible, solver error, time limit) is

@@ -14,7 +14,8 @@ export function mergeCommand(): Command {
     .addHelpText(
       'after',
       `
-Example:
+Example (after the 4 shards of a batch, e.g. the tasks of a Slurm job array):
+  $ mosaic batch datasets/suites/bundled.json -o out/shard-1 --shard 1/4   # ... to out/shard-4 --shard 4/4
   $ mosaic merge out/shard-1 out/shard-2 out/shard-3 out/shard-4 -o out/all
 
 Every directory must come from the same manifest; every case must have exactly one result among them.

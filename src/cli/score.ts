@@ -28,8 +28,8 @@ export function scoreCommand(): Command {
     .addHelpText('after', `
 Examples:
   $ mosaic plan -m imagebind-llm -c h100-4x8 -o plan.json && mosaic score plan.json
-  $ mosaic score my-hand-plan.json --json
-  $ mosaic score plan.json --profile profile.json --no-bound
+  $ mosaic score plan.json --json
+  $ mosaic score plan.json --no-bound
 
 Per module: compute is its busiest replica's task time, communication its gradient sync, idle the rest of
 the iteration. "own bound" is what no split of this plan's layout beats by the rows of
