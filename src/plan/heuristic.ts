@@ -102,24 +102,38 @@ function* neighbours(perf: PerfModel, layout: Layout, heavy: string): Generator<
   const step = g.smGranularity.step / g.smCount;
   const min = g.smGranularity.min / g.smCount;
   const total = (p: GpuPattern) => p.reduce((s, x) => s + x.quotaFraction, 0);
-  const replace = (i: number, pattern: GpuPattern): Layout => layout.map((e, j) => (j === i ? { ...e, pattern } : e));
+  // Quotas snap down to the GPU's partition grid (min + k·step SMs, or all of them): 100% minus a step is
+  // not on the grid when the SM count is not min + k·step (132 - 8 = 124 on an H100), and such a plan
+  // failed the validator. A slot under the minimum drops the neighbour.
+  const snap = (q: number): number => {
+    const sms = Math.round(q * g.smCount);
+    if (sms >= g.smCount) return 1;
+    if (sms < g.smGranularity.min) return NaN;
+    return roundQuota((g.smGranularity.min + Math.floor((sms - g.smGranularity.min) / g.smGranularity.step) * g.smGranularity.step) / g.smCount);
+  };
+  const onGrid = (pattern: GpuPattern) => pattern.every((s) => Number.isFinite(s.quotaFraction)) && total(pattern) <= 1 + 1e-9;
+  const replaceAll = (i: number, pattern: GpuPattern): Layout | undefined => (onGrid(pattern) ? layout.map((e, j) => (j === i ? { ...e, pattern } : e)) : undefined);
   for (let i = 0; i < layout.length; i++) {
     const p = layout[i].pattern;
     for (let a = 0; a < p.length; a++) {
-      const up = p.map((s, k) => (k === a ? { ...s, quotaFraction: roundQuota(s.quotaFraction + step) } : s));
-      if (total(up) <= 1 + 1e-9) yield replace(i, up);
+      const up = p.map((s, k) => (k === a ? { ...s, quotaFraction: snap(s.quotaFraction + step) } : s));
+      const r = replaceAll(i, up);
+      if (r) yield r;
       for (let b = 0; b < p.length; b++) {
         if (a === b || p[b].quotaFraction - step < min - 1e-9) continue;
-        yield replace(i, p.map((s, k) => (k === a ? { ...s, quotaFraction: roundQuota(s.quotaFraction + step) } : k === b ? { ...s, quotaFraction: roundQuota(s.quotaFraction - step) } : s)));
+        const r2 = replaceAll(i, p.map((s, k) => (k === a ? { ...s, quotaFraction: snap(s.quotaFraction + step) } : k === b ? { ...s, quotaFraction: snap(s.quotaFraction - step) } : s)));
+        if (r2) yield r2;
       }
       for (let b = a + 1; b < p.length; b++) {
-        const merged = { modules: [...p[a].modules, ...p[b].modules], quotaFraction: roundQuota(p[a].quotaFraction + p[b].quotaFraction) };
-        yield replace(i, [...p.filter((_, k) => k !== a && k !== b), merged]);
+        const merged = { modules: [...p[a].modules, ...p[b].modules], quotaFraction: snap(p[a].quotaFraction + p[b].quotaFraction) };
+        const r3 = replaceAll(i, [...p.filter((_, k) => k !== a && k !== b), merged]);
+        if (r3) yield r3;
       }
       if (p[a].modules.length > 1 && p[a].quotaFraction - min >= min - 1e-9) {
         for (const m of p[a].modules) {
-          const rest = { modules: p[a].modules.filter((x) => x !== m), quotaFraction: roundQuota(p[a].quotaFraction - min) };
-          yield replace(i, [...p.filter((_, k) => k !== a), rest, { modules: [m], quotaFraction: roundQuota(min) }]);
+          const rest = { modules: p[a].modules.filter((x) => x !== m), quotaFraction: snap(p[a].quotaFraction - min) };
+          const r4 = replaceAll(i, [...p.filter((_, k) => k !== a), rest, { modules: [m], quotaFraction: snap(min) }]);
+          if (r4) yield r4;
         }
       }
     }

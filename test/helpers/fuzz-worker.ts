@@ -51,7 +51,13 @@ async function runJob(job: FuzzJob): Promise<FuzzReply> {
       return { id: job.id, status: 1, stdout: '', stderr: `internal error: ${(err as Error)?.stack ?? String(err)}`, warnings: [...warnings], planProblems: [], plansChecked: 0 };
     }
   }
-  const isFile = (f: string) => fs.statSync(f, { throwIfNoEntry: false })?.isFile() === true;
+  const isFile = (f: string) => {
+    try {
+      return fs.statSync(f).isFile();
+    } catch {
+      return false; // missing, or a path through a file (ENOTDIR)
+    }
+  };
   // A plan file counts only when this case wrote it: remove what an earlier case left under that name.
   for (const f of job.planFiles) if (isFile(f)) fs.rmSync(f);
   const r = await runCliInProcess(job.args);
