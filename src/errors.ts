@@ -37,6 +37,7 @@ const ENGINE = 'engine: {code}: {message}';
 export const ERROR_TABLE = {
   E_USAGE: { exit: EXIT.usage, template: PLAIN, meaning: 'a flag or argument the command cannot use' },
   E_INPUT: { exit: EXIT.usage, template: PLAIN, meaning: 'an input file or value that is invalid (spec, plan, manifest, batch sizes)' },
+  E_OUTPUT: { exit: EXIT.usage, template: PLAIN, meaning: 'an output path that cannot be written, or a write that failed midway (disk full)' },
   E_INFEASIBLE: { exit: EXIT.infeasible, template: PLAIN, meaning: 'no plan fits' },
   E_TIME_LIMIT: { exit: EXIT.timeLimit, template: PLAIN, meaning: 'the time limit struck before any plan was found' },
   E_NOT_IMPLEMENTED: { exit: EXIT.usage, template: PLAIN, meaning: 'a feature this build does not have (e.g. training on --device cuda)' },

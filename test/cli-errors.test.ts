@@ -38,6 +38,13 @@ describe('CLI errors: one clear line naming the file, distinct exit codes, no st
     expectInputError(run('plan', '-m', file, '-c', 'h100-1x8'), `${file}:3:`, 'malformed JSON');
   });
 
+  it('malformed JSON that stops early, or an empty file, gets the line and column of its end', () => {
+    const file = write('cut.json', '{\n  "name": "x",\n  "batch": ');
+    expectInputError(run('plan', '-m', file, '-c', 'h100-1x8'), `${file}:3:12: malformed JSON: Unexpected end of JSON input`);
+    const empty = write('empty.json', '');
+    expectInputError(run('plan', '-m', empty, '-c', 'h100-1x8'), `${empty}:1:1: malformed JSON`);
+  });
+
   it('NaN and Infinity are named as such', () => {
     const file = write('nan.json', JSON.stringify(llava, null, 2).replace('"global": 128', '"global": NaN'));
     expectInputError(run('plan', '-m', file, '-c', 'h100-1x8'), 'NaN is not a JSON number');

@@ -3,6 +3,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { inputError, MosaicError } from '../errors';
 import { DEFAULT_OPTIONS, type SolverName } from '../plan/options';
+import { checkBatch as checkBatchSize } from '../spec/check-model';
 import { readJsonFile } from '../spec/json-file';
 import { parseSpec } from '../spec/load';
 import { REPO_ROOT } from '../spec/schemas';
@@ -125,7 +126,7 @@ export function parseManifest(data: unknown, file: string): Manifest {
   const problems: string[] = [];
   if (!raw.cases && !raw.grid) problems.push(`${file}: /: no cases: give "cases" (a list), "grid" (a cross product) or both`);
   const checkBatch = (b: BatchSize | undefined, pointer: string) => {
-    if (b && b.global % b.micro !== 0) problems.push(`${file}: ${pointer}: global batch ${b.global} is not a multiple of the micro-batch ${b.micro}`);
+    if (b) problems.push(...checkBatchSize(b.global, b.micro).map((p) => `${file}: ${pointer}: ${p.replace(/^\/batch[^:]*: /, '')}`));
   };
   raw.cases?.forEach((c, i) => checkBatch(c.batch, `/cases/${i}/batch`));
   raw.grid?.batches?.forEach((b, i) => checkBatch(b, `/grid/batches/${i}`));

@@ -1,7 +1,7 @@
-import * as fs from 'fs';
 import * as path from 'path';
 import { inputError } from '../errors';
 import { writeFileAtomic } from '../io/atomic-write';
+import { makeOutputDir } from '../io/output-path';
 import { describeCase, shardOf } from './manifest';
 import { orderResults, writeReport } from './report';
 import { readResults, readState, RESULTS_FILE, shardText, writeState, type BatchState, type CaseResult } from './store';
@@ -67,7 +67,7 @@ export function mergeDirs(dirs: readonly string[], out: string): MergeSummary {
     ]);
   }
 
-  fs.mkdirSync(out, { recursive: true });
+  makeOutputDir(out, '-o');
   const state: BatchState = { ...first.state, shard: null, mergedFrom: dirs.map((d) => path.resolve(d)) };
   const ordered = orderResults(state, [...owner.values()].map((o) => o.result));
   writeFileAtomic(path.join(out, RESULTS_FILE), ordered.map((r) => JSON.stringify(r) + '\n').join(''));

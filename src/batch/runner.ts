@@ -3,6 +3,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { Worker } from 'worker_threads';
 import { MosaicError } from '../errors';
+import { makeOutputDir } from '../io/output-path';
 import { describeCase, inShard, loadManifest, type Manifest, type ManifestCase, type Shard } from './manifest';
 import { Progress } from './progress';
 import { writeReport } from './report';
@@ -92,7 +93,7 @@ export async function runBatch(options: BatchOptions, onControl?: (control: Batc
   const shard = options.shard ?? null;
   const dir = options.outDir;
   const workers = Math.max(1, Math.floor(options.workers ?? defaultWorkers()));
-  fs.mkdirSync(dir, { recursive: true });
+  makeOutputDir(dir, '-o');
   const release = acquireLock(dir);
   try {
     const { state, changed } = prepareDir(dir, manifest, shard, options.force ?? false);

@@ -2,6 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { inputError, MosaicError } from '../errors';
 import { writeFileAtomic } from '../io/atomic-write';
+import { fsErrorWords, injectedFault } from '../io/output-path';
 import type { BatchCase, Manifest, Shard } from './manifest';
 import type { CaseError, CaseSummary } from './run-case';
 
@@ -131,18 +132,35 @@ export class ResultsLog {
       if (parsed.duplicates > 0) writeFileAtomic(file, results.map((r) => JSON.stringify(r) + '\n').join(''));
       else fs.truncateSync(file, parsed.completeBytes);
     }
-    const fd = fs.openSync(file, 'a');
+    let fd: number;
+    try {
+      fd = fs.openSync(file, 'a');
+    } catch (err) {
+      throw new MosaicError('E_OUTPUT', `${file}: cannot open for appending: ${fsErrorWords(err)}`);
+    }
     return new ResultsLog(file, fd, results, parsed.partialBytes);
   }
 
   append(result: CaseResult): void {
     const line = Buffer.from(JSON.stringify(result) + '\n', 'utf8');
     const before = fs.fstatSync(this.fd).size;
-    const written = fs.writeSync(this.fd, line);
-    if (written !== line.length) {
-      // A short write (disk full): take the partial line back so the file stays whole lines.
-      fs.ftruncateSync(this.fd, before);
-      throw new MosaicError('E_INTERNAL', `${this.file}: short write (${written} of ${line.length} bytes); is the disk full?`);
+    let written = 0;
+    let failure: unknown;
+    try {
+      injectedFault('write', this.file);
+      written = fs.writeSync(this.fd, line);
+    } catch (err) {
+      failure = err;
+    }
+    if (failure !== undefined || written !== line.length) {
+      // A failed or short write (disk full): take the partial line back so the file stays whole lines.
+      try {
+        fs.ftruncateSync(this.fd, before);
+      } catch {
+        /* the resume cuts a partial last line off anyway */
+      }
+      const why = failure !== undefined ? fsErrorWords(failure) : `short write (${written} of ${line.length} bytes); is the disk full?`;
+      throw new MosaicError('E_OUTPUT', `${this.file}: cannot append a result: ${why}`);
     }
   }
 
@@ -176,7 +194,7 @@ export function acquireLock(dir: string): () => void {
         }
       };
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new MosaicError('E_OUTPUT', `${dir}: cannot create the lock ${file}: ${fsErrorWords(err)}`);
       const pid = Number(fs.readFileSync(file, 'utf8'));
       if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) {
         throw new MosaicError('E_USAGE', `${dir} is in use by another mosaic batch (pid ${pid}, ${file}); wait for it or give another -o DIR`);

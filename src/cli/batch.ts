@@ -3,6 +3,7 @@ import { EXIT } from '../errors';
 import { parseShard, type Shard } from '../batch/manifest';
 import { defaultWorkers, runBatch, type BatchControl, type BatchSummary } from '../batch/runner';
 import { shardText } from '../batch/store';
+import { checkOutputDir } from '../io/output-path';
 import { positiveInteger } from './options';
 import { runCommand } from './run-command';
 
@@ -24,7 +25,7 @@ export function batchCommand(): Command {
     .description('Plan many cases offline from a manifest: worker threads, progress, resumable, shardable (see `mosaic merge`)')
     .argument('<manifest>', 'batch manifest (schemas/batch-manifest.schema.json), e.g. datasets/suites/bundled.json')
     .requiredOption('-o, --output <dir>', 'output directory: batch.json, results.jsonl, summary.csv, report.html')
-    .option('--workers <n>', `worker threads (default: the number of cores, ${defaultWorkers()} here)`, positiveInteger('--workers'))
+    .option('--workers <n>', `worker threads (default: the number of cores, ${defaultWorkers()} here)`, positiveInteger('--workers', 1024))
     .option('--force', 'reuse a directory made for a different manifest or shard (keeps the results of cases still in it)')
     .option('--shard <i/n>', 'run only shard i of n (1 ≤ i ≤ n), chosen by case-id hash; combine with `mosaic merge`', parseShard)
     .option('--json', 'print a machine-readable summary instead of text')
@@ -33,8 +34,8 @@ export function batchCommand(): Command {
       `
 Examples:
   $ mosaic batch datasets/suites/bundled.json -o out/bundled
-  $ mosaic batch suite.json -o out/s3 --shard 3/8 --workers 4    # one task of a job array
-  $ mosaic merge out/s1 out/s2 ... out/s8 -o out/all
+  $ mosaic batch datasets/suites/bundled.json -o out/s3 --shard 3/8 --workers 4    # one task of a job array
+  $ mosaic merge out/s1 out/s2 out/s3 out/s4 out/s5 out/s6 out/s7 out/s8 -o out/all   # once all 8 have run
 
 Rerunning the same command resumes: finished cases are skipped; a batch killed at any moment loses only
 the cases that were running. A case that fails (invalid spec, infeasible, solver error, time limit) is
@@ -45,6 +46,7 @@ ${EXIT.terminated} stopped by SIGTERM.`,
     )
     .action(async (manifest: string, flags: BatchFlags) => {
       await runCommand(async () => {
+        checkOutputDir(flags.output, '-o');
         let control: BatchControl | undefined;
         let interrupts = 0;
         const onInt = () => {

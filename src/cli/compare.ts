@@ -1,12 +1,12 @@
 import { Command } from 'commander';
-import * as fs from 'fs';
+import { readJsonFile } from '../spec/json-file';
 import { EXIT_CODES, MosaicError } from '../errors';
 import { compareCase, type CaseReport, type SuiteCase } from '../plan/compare';
 import { DEFAULT_OPTIONS, SOLVER_NAMES, type SolverName } from '../plan/options';
 import { fmtMs } from '../report/plan-text';
 import { startTicker } from '../report/ticker';
 import { bundledNames } from '../spec/resolve';
-import { oneOf, positiveInteger, positiveNumber } from './options';
+import { oneOf, positiveInteger, timeLimit } from './options';
 import { runCommand } from './run-command';
 
 export { compareCase, type CaseReport, type SuiteCase } from '../plan/compare';
@@ -23,12 +23,8 @@ type CompareFlags = {
 };
 
 function readSuite(file: string): SuiteCase[] {
-  let data: unknown;
-  try {
-    data = JSON.parse(fs.readFileSync(file, 'utf8'));
-  } catch (err) {
-    throw new MosaicError('E_INPUT', `${file}: cannot read the suite: ${(err as Error).message}`);
-  }
+  // One line with FILE:LINE:COL for malformed JSON, as for every other input.
+  const data = readJsonFile(file);
   if (!Array.isArray(data) || data.length === 0) throw new MosaicError('E_INPUT', `${file}: expected a non-empty JSON list of {model, cluster, globalBatch?, microBatch?}`);
   return data.map((c, i) => {
     const ok = c && typeof c === 'object' && typeof c.model === 'string' && typeof c.cluster === 'string' &&
@@ -65,8 +61,8 @@ export function compareCommand(): Command {
     .option('-m, --model <file|name>', `model spec file, or a bundled model: ${bundledNames('models').join(', ')}`)
     .option('-c, --cluster <file|name>', `cluster spec file, or a bundled cluster: ${bundledNames('clusters').join(', ')}`)
     .option('--suite <file>', 'JSON list of cases: [{"model": "llava-1.5-7b", "cluster": "h100-1x8", "globalBatch": 256, "microBatch": 4}, ...]')
-    .option('--solver <name>', 'ILP backend: highs (HiGHS, MIT) | glpk (glpk.js, GPL-3.0) | jslp (javascript-lp-solver, MIT)', oneOf('--solver', SOLVER_NAMES), DEFAULT_OPTIONS.solver)
-    .option('--time-limit <seconds>', 'time limit for the ILP, per case', positiveNumber('--time-limit'), DEFAULT_OPTIONS.timeLimitSeconds)
+    .option('--solver <name>', 'ILP backend: highs (HiGHS, MIT) | glpk (glpk.js, GPL-3.0, optional) | jslp (javascript-lp-solver, Unlicense)', oneOf('--solver', SOLVER_NAMES), DEFAULT_OPTIONS.solver)
+    .option('--time-limit <seconds>', 'time limit for the ILP, per case', timeLimit('--time-limit'), DEFAULT_OPTIONS.timeLimitSeconds)
     .option('--global-batch <n>', "override the model's global batch (single case)", positiveInteger('--global-batch'))
     .option('--micro-batch <n>', "override the model's micro-batch (single case)", positiveInteger('--micro-batch'))
     .option('--json', 'print a machine-readable report instead of text')
@@ -76,7 +72,7 @@ export function compareCommand(): Command {
 Examples:
   $ mosaic compare --model llava-1.5-7b --cluster h100-1x8
   $ mosaic compare -m qwen2-vl-7b -c h100-4x8 --solver jslp --time-limit 30 --json
-  $ mosaic compare --suite cases.json      # [{"model": "sd-1.5", "cluster": "a100-1x8"}, ...]
+  $ mosaic compare --suite datasets/suites/compare-example.json   # [{"model": "sd-1.5", "cluster": "a100-1x8"}, ...]
 
 The heuristic gap is heuristic / ILP − 1, on the simulator and on the linear model the ILP optimises.
 Exit codes: 0 ok, 1 internal error, 2 usage or invalid input, 3 a case does not fit (the other cases

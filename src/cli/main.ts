@@ -34,12 +34,11 @@ Start here:
   return program;
 }
 
-async function main(argv: readonly string[]): Promise<void> {
-  // `mosaic plan ... | head` closes the pipe early: stop writing quietly instead of crashing on EPIPE.
-  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code !== 'EPIPE') throw err;
-    process.stdout.destroy();
-  });
+/**
+ * Runs one command line (argv as process.argv: node, script, args...) and leaves its status in
+ * process.exitCode; never exits the process and never rejects. Tests and the fuzzer call it in process.
+ */
+export async function runCli(argv: readonly string[]): Promise<void> {
   try {
     await buildProgram().parseAsync(argv as string[]);
   } catch (err) {
@@ -53,8 +52,18 @@ async function main(argv: readonly string[]): Promise<void> {
       process.exitCode = err.exitCode;
       return;
     }
-    throw err;
+    process.stderr.write(`mosaic: internal error (a bug; please report it): ${(err as Error)?.stack ?? String(err)}\n`);
+    process.exitCode = 1;
   }
+}
+
+async function main(argv: readonly string[]): Promise<void> {
+  // `mosaic plan ... | head` closes the pipe early: stop writing quietly instead of crashing on EPIPE.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+    process.stdout.destroy();
+  });
+  await runCli(argv);
 }
 
 if (require.main === module) void main(process.argv);

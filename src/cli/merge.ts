@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { mergeDirs } from '../batch/merge';
+import { checkOutputDir } from '../io/output-path';
 import { runCommand } from './run-command';
 
 type MergeFlags = { output: string; json?: boolean };
@@ -13,7 +14,8 @@ export function mergeCommand(): Command {
     .addHelpText(
       'after',
       `
-Example:
+Example (after the 4 shards of a batch, e.g. the tasks of a Slurm job array):
+  $ mosaic batch datasets/suites/bundled.json -o out/shard-1 --shard 1/4   # ... to out/shard-4 --shard 4/4
   $ mosaic merge out/shard-1 out/shard-2 out/shard-3 out/shard-4 -o out/all
 
 Every directory must come from the same manifest; every case must have exactly one result among them.
@@ -21,6 +23,7 @@ Exit codes: 0 ok, 1 internal error, 2 different manifests, a case missing or in 
     )
     .action(async (dirs: string[], flags: MergeFlags) => {
       await runCommand(() => {
+        checkOutputDir(flags.output, '-o');
         const s = mergeDirs(dirs, flags.output);
         if (flags.json) process.stdout.write(JSON.stringify(s, null, 2) + '\n');
         else {

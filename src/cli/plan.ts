@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { MosaicError } from '../errors';
 import { writeFileAtomic } from '../io/atomic-write';
+import { checkOutputFile } from '../io/output-path';
 import { planModel, type PlanningResult } from '../plan/planner';
 import { scaleModel } from '../engine/program';
 import { checkProfile } from '../perf/calibration';
@@ -9,7 +10,7 @@ import { fmtMs, formatPlan } from '../report/plan-text';
 import { startTicker } from '../report/ticker';
 import type { Plan } from '../spec/plan';
 import { bundledNames, resolveCluster, resolveModel, resolveProfile, withBatch } from '../spec/resolve';
-import { oneOf, positiveInteger, positiveNumber } from './options';
+import { oneOf, positiveInteger, timeLimit } from './options';
 import { runCommand } from './run-command';
 
 type PlanFlags = {
@@ -118,8 +119,8 @@ export function planCommand(): Command {
     .requiredOption('-c, --cluster <file|name>', `cluster spec file, a bundled cluster (${bundledNames('clusters').join(', ')}), or local-cpu`)
     .option('-p, --profile <file>', 'profile from `mosaic profile` to calibrate the performance model (default: analytic from the GPU spec)')
     .option('--method <method>', 'heuristic | baseline | ilp (exact, seeded by the heuristic) | all', oneOf('--method', ['heuristic', 'baseline', 'ilp', 'all'] as const), DEFAULT_OPTIONS.method)
-    .option('--solver <name>', 'ILP backend: highs (HiGHS, MIT) | glpk (glpk.js, GPL-3.0) | jslp (javascript-lp-solver, MIT)', oneOf('--solver', SOLVER_NAMES), DEFAULT_OPTIONS.solver)
-    .option('--time-limit <seconds>', 'time limit for the ILP (all solves together); the best plan found so far is returned', positiveNumber('--time-limit'), DEFAULT_OPTIONS.timeLimitSeconds)
+    .option('--solver <name>', 'ILP backend: highs (HiGHS, MIT) | glpk (glpk.js, GPL-3.0, optional) | jslp (javascript-lp-solver, Unlicense)', oneOf('--solver', SOLVER_NAMES), DEFAULT_OPTIONS.solver)
+    .option('--time-limit <seconds>', 'time limit for the ILP (all solves together); the best plan found so far is returned', timeLimit('--time-limit'), DEFAULT_OPTIONS.timeLimitSeconds)
     .option('--dump-lp <file>', 'write the pattern ILP in LP format (CPLEX LP; readable by glpsol, HiGHS, CBC) for debugging')
     .option('--global-batch <n>', "override the model's global batch", positiveInteger('--global-batch'))
     .option('--micro-batch <n>', "override the model's micro-batch", positiveInteger('--micro-batch'))
@@ -144,12 +145,15 @@ Exit codes: 0 ok, 1 internal error, 2 usage or invalid input, 3 no plan fits (th
     )
     .action(async (flags: PlanFlags) => {
       await runCommand(async () => {
+        // Output paths are checked before any work: a long plan must not end on a folder given as -o.
+        if (flags.output !== undefined) checkOutputFile(flags.output, '-o');
+        if (flags.dumpLp !== undefined) checkOutputFile(flags.dumpLp, '--dump-lp');
         const model = scaleModel(withBatch(resolveModel(flags.model), flags.globalBatch, flags.microBatch), flags.scale ?? 1);
         const cluster = resolveCluster(flags.cluster);
         const profile = flags.profile ? resolveProfile(flags.profile) : undefined;
         // The same checks as `mosaic calibrate`: the profile's model, device and modules must match.
         if (profile) checkProfile(model, cluster, profile, flags.profile!);
-        if (flags.dumpLp && flags.method !== 'ilp' && flags.method !== 'all') throw new MosaicError('E_USAGE', '--dump-lp needs --method ilp or all');
+        if (flags.dumpLp !== undefined && flags.method !== 'ilp' && flags.method !== 'all') throw new MosaicError('E_USAGE', '--dump-lp needs --method ilp or all');
         const ticker = flags.method === 'ilp' || flags.method === 'all' ? startTicker(`planning ${model.name} on ${cluster.name} (ILP time limit ${flags.timeLimit} s)`) : undefined;
         let result: PlanningResult;
         try {
@@ -157,8 +161,8 @@ Exit codes: 0 ok, 1 internal error, 2 usage or invalid input, 3 no plan fits (th
         } finally {
           ticker?.stop();
         }
-        if (flags.dumpLp && result.lpText !== undefined) writeFileAtomic(flags.dumpLp, result.lpText);
-        if (flags.output) writeFileAtomic(flags.output, JSON.stringify(result.best, null, 2) + '\n');
+        if (flags.dumpLp !== undefined && result.lpText !== undefined) writeFileAtomic(flags.dumpLp, result.lpText);
+        if (flags.output !== undefined) writeFileAtomic(flags.output, JSON.stringify(result.best, null, 2) + '\n');
         if (flags.json) process.stdout.write(JSON.stringify(toJson(result), null, 2) + '\n');
         else {
           printText(result);

@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { EXIT, MosaicError } from '../errors';
 import { writeFileAtomic } from '../io/atomic-write';
+import { checkOutputFile } from '../io/output-path';
 import { DEFAULT_PROFILE_OPTIONS, profileModel, PROFILE_STATISTICS, ProfileCancelled, type EngineProfile, type ProfileDevice, type ProfileProgress, type ProfileStatistic } from '../engine/profile';
 import { bundledNames, resolveModel } from '../spec/resolve';
 import { oneOf, positiveInteger } from './options';
@@ -116,6 +117,7 @@ Exit codes: 0 ok, 1 internal error, 2 usage or invalid input (including --device
     )
     .action(async (flags: ProfileFlags) => {
       await runCommand(async () => {
+        if (flags.output !== undefined) checkOutputFile(flags.output, '-o');
         if (flags.device === 'cuda') {
           throw new MosaicError('E_USAGE', '--device cuda is not supported: the CUDA backend has no op kernels yet (it only creates SM partitions); profile with --device cpu');
         }
@@ -152,7 +154,7 @@ Exit codes: 0 ok, 1 internal error, 2 usage or invalid input (including --device
         }
         bar.end();
         const text = JSON.stringify(profile, null, 2) + '\n';
-        if (flags.output) writeFileAtomic(flags.output, text);
+        if (flags.output !== undefined) writeFileAtomic(flags.output, text);
         if (flags.json) process.stdout.write(text);
         else printText(profile, flags.output);
       }, flags.json);

@@ -11,7 +11,7 @@ import { fmtMs } from '../report/plan-text';
 import { checkProfile } from '../perf/calibration';
 import { loadPlan } from '../plan/load-plan';
 import { resolveProfile } from '../spec/resolve';
-import { oneOf, positiveNumber } from './options';
+import { oneOf, timeLimit } from './options';
 import { runCommand } from './run-command';
 
 type ScoreFlags = { profile?: string; json?: boolean; timeLimit: number; solver: SolverName; bound: boolean };
@@ -21,15 +21,15 @@ export function scoreCommand(): Command {
     .description("Re-simulate any plan file (a hand-written one too) under the current performance model: iteration time, per-module compute, communication and idle time, the plan's own lower bound, and the bound over every plan of the space with this plan's gap to it")
     .argument('<plan>', 'plan file (from `mosaic plan -o`, or written by hand with provenance "hand")')
     .option('-p, --profile <file>', "calibrate with this profile instead of the one embedded in the plan")
-    .option('--time-limit <seconds>', 'time limit for the exact search that proves the bound over the space', positiveNumber('--time-limit'), DEFAULT_OPTIONS.timeLimitSeconds)
+    .option('--time-limit <seconds>', 'time limit for the exact search that proves the bound over the space', timeLimit('--time-limit'), DEFAULT_OPTIONS.timeLimitSeconds)
     .option('--solver <name>', 'MILP backend for the bound: highs | glpk | jslp', oneOf('--solver', SOLVER_NAMES), DEFAULT_OPTIONS.solver)
     .option('--no-bound', 'skip the exact search: report only this plan\'s own lower bound')
     .option('--json', 'print a machine-readable report')
     .addHelpText('after', `
 Examples:
   $ mosaic plan -m imagebind-llm -c h100-4x8 -o plan.json && mosaic score plan.json
-  $ mosaic score my-hand-plan.json --json
-  $ mosaic score plan.json --profile profile.json --no-bound
+  $ mosaic score plan.json --json
+  $ mosaic score plan.json --no-bound
 
 Per module: compute is its busiest replica's task time, communication its gradient sync, idle the rest of
 the iteration. "own bound" is what no split of this plan's layout beats by the rows of

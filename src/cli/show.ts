@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { writeFileAtomic } from '../io/atomic-write';
+import { checkOutputFile } from '../io/output-path';
 import { buildPerfModel } from '../perf/perf-model';
 import { simulateIteration } from '../perf/simulate';
 import { formatPlan } from '../report/plan-text';
@@ -19,10 +20,11 @@ Examples:
   $ mosaic show plan.json --svg timeline.svg`)
     .action(async (file: string, flags: { svg?: string; json?: boolean }) => {
       await runCommand(() => {
+        if (flags.svg !== undefined) checkOutputFile(flags.svg, '--svg');
         const plan = loadPlan(file);
         if (flags.json) process.stdout.write(JSON.stringify(plan, null, 2) + '\n');
         else for (const line of formatPlan(plan)) process.stdout.write(line + '\n');
-        if (flags.svg) {
+        if (flags.svg !== undefined) {
           const perf = buildPerfModel(plan.model, plan.cluster, plan.profile);
           const sim = simulateIteration(perf, plan.gpus, plan.replicas);
           writeFileAtomic(flags.svg, timelineSvg(plan, sim));

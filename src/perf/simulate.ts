@@ -119,12 +119,27 @@ export function simulateIteration(perf: PerfModel, gpus: readonly PlanGpu[], rep
     const owner = assignMicrobatches(reps.map((r) => r.samples / micro));
     const f: Task[] = [];
     const b: Task[] = [];
+    // A replica's task times depend only on its slot: computed once per slot, not once per microbatch
+    // (the kernel-level timing made this the simulator's main cost at thousands of microbatches).
+    const durations = new Map<string, { forwardMs: number; backwardMs: number }>();
+    const durationsOf = (slot: string) => {
+      let d = durations.get(slot);
+      if (!d) {
+        const info = slotInfo.get(slot)!;
+        d = {
+          forwardMs: timing.forwardMs(info.quota) * info.factor + taskCostMs,
+          backwardMs: timing.backward !== 'none' ? timing.backwardMs(info.quota) * info.factor + taskCostMs : 0,
+        };
+        durations.set(slot, d);
+      }
+      return d;
+    };
     owner.forEach((ri, k) => {
       const rep = reps[ri];
-      const info = slotInfo.get(rep.slot)!;
-      f.push(newTask({ module: name, replica: rep.index, slot: rep.slot, kind: 'forward', microbatch: k, durationMs: timing.forwardMs(info.quota) * info.factor + taskCostMs }));
+      const d = durationsOf(rep.slot);
+      f.push(newTask({ module: name, replica: rep.index, slot: rep.slot, kind: 'forward', microbatch: k, durationMs: d.forwardMs }));
       if (timing.backward !== 'none') {
-        b.push(newTask({ module: name, replica: rep.index, slot: rep.slot, kind: 'backward', microbatch: k, durationMs: timing.backwardMs(info.quota) * info.factor + taskCostMs }));
+        b.push(newTask({ module: name, replica: rep.index, slot: rep.slot, kind: 'backward', microbatch: k, durationMs: d.backwardMs }));
       }
     });
     fwd.set(name, f);

@@ -12,6 +12,7 @@ import { explainInfeasible } from './fits';
 import { heuristicSeeds, ilpStats, layoutTheta, planIlp, type IlpStats } from './ilp';
 import { scoreLayout, toPlan } from './make-plan';
 import { DEFAULT_MAX_SLOTS, DEFAULT_OPTIONS, type PlanOptions } from './options';
+import { requireSolver } from './solver-available';
 
 /** What the exact planner did, for reports: model size, solver outcome, proof, chosen candidate. */
 export type IlpSummary = {
@@ -50,6 +51,13 @@ export type PlanningResult = {
   readonly exact?: ExactResult;
 };
 
+/**
+ * The throughput ILP enumerates every grouping of every subset of the modules (Bell(n + 1) of them:
+ * 21,147 for 8 modules, 27.6 million for 12, which hung the planner); above this many modules it is
+ * not run and the result says why. The exact search and the heuristic cap their own enumerations.
+ */
+export const MAX_THROUGHPUT_ILP_MODULES = 8;
+
 /** The plan space every bound is over, in words. */
 export function spaceDescription(perf: PerfModel, maxSlots: number): string {
   const c = perf.cluster;
@@ -73,6 +81,7 @@ const elapsedMs = (since: bigint): number => Number(process.hrtime.bigint() - si
  */
 export async function planModel(model: ModelSpec, cluster: ClusterSpec, profile: Profile | undefined, options: Partial<PlanOptions> = {}): Promise<PlanningResult> {
   const opts: PlanOptions = { ...DEFAULT_OPTIONS, ...options };
+  if (opts.method === 'ilp' || opts.method === 'all') requireSolver(opts.solver);
   const perf = buildPerfModel(model, cluster, profile);
   const why = explainInfeasible(perf);
   if (why) throw new MosaicError('E_INFEASIBLE', `${model.name} does not fit on ${cluster.name}: ${why}`);
@@ -115,16 +124,21 @@ export async function planModel(model: ModelSpec, cluster: ClusterSpec, profile:
       const fastest = exact.candidates.reduce<ScoredLayout | undefined>((a, c) => (!a || c.simulation.iterationMs < a.simulation.iterationMs ? c : a), undefined);
       if (fastest) plans.push(toPlan(perf, fastest, 'ilp', profile));
       const left = Math.max(1, opts.timeLimitSeconds - elapsedMs(ilpStarted) / 1000);
-      if (opts.dumpLp) lpText = toLpText(ilpStats(perf).info.model);
+      const tooMany = perf.order.length > MAX_THROUGHPUT_ILP_MODULES;
+      if (opts.dumpLp && !tooMany) lpText = toLpText(ilpStats(perf).info.model);
       let r: Awaited<ReturnType<typeof planIlp>> | undefined;
-      try {
-        r = await planIlp(perf, { solver: opts.solver, timeLimitSeconds: left, seeds: seeds.layouts, ...(profile ? { profile } : {}) });
-      } catch (err) {
-        // The throughput ILP only proposes candidates: out of time with nothing found, the plans already
-        // made (and the exact search's bound) stand; with none, its error is the answer.
-        if (!(err instanceof MosaicError && err.code === 'E_TIME_LIMIT') || plans.length === 0) throw err;
-        ilpTimedOut = err;
-        r = undefined;
+      if (tooMany) {
+        r = { infeasible: `throughput ILP not run: ${perf.order.length} modules, more than ${MAX_THROUGHPUT_ILP_MODULES} (its GPU patterns grow as the Bell numbers; the exact search still ran)` } as Awaited<ReturnType<typeof planIlp>>;
+      } else {
+        try {
+          r = await planIlp(perf, { solver: opts.solver, timeLimitSeconds: left, seeds: seeds.layouts, ...(profile ? { profile } : {}) });
+        } catch (err) {
+          // The throughput ILP only proposes candidates: out of time with nothing found, the plans already
+          // made (and the exact search's bound) stand; with none, its error is the answer (exit 4).
+          if (!(err instanceof MosaicError && err.code === 'E_TIME_LIMIT') || plans.length === 0) throw err;
+          ilpTimedOut = err;
+          r = undefined;
+        }
       }
       ilpMs = elapsedMs(ilpStarted);
       if (r === undefined) {

@@ -29,7 +29,9 @@ export function readJsonFile(file: string): unknown {
       const { line, column } = lineColumn(text, Number(at[1]));
       throw inputError(`${file}:${line}:${column}: malformed JSON: ${message.replace(/ in JSON at position \d+.*$/, '')}`);
     }
-    throw inputError(`${file}: malformed JSON: ${message}`);
+    // Node 20 gives no position for a file that stops early (or is empty): the end of the text is where it broke.
+    const { line, column } = lineColumn(text, text.length);
+    throw inputError(`${file}:${line}:${column}: malformed JSON: ${message}`);
   }
 }
 

@@ -18,10 +18,15 @@ export function parseModel(data: unknown, where: string): ModelSpec {
   return model;
 }
 
+/** GPUs in a cluster, at most: the heuristic simulates every GPU (1,024 take about a minute here). */
+export const MAX_GPUS = 4096;
+
 export function parseCluster(data: unknown, where: string): ClusterSpec {
   const cluster = parseSpec<ClusterSpec>('cluster', data, where);
   const g = cluster.gpu;
   const problems: string[] = [];
+  const gpus = cluster.nodes * cluster.gpusPerNode;
+  if (gpus > MAX_GPUS) problems.push(`${where}: /nodes: ${cluster.nodes} nodes × ${cluster.gpusPerNode} GPUs = ${gpus} GPUs, more than ${MAX_GPUS}, the most the planner simulates`);
   if (g.smGranularity.min > g.smCount) problems.push(`${where}: /gpu/smGranularity/min: minimum partition of ${g.smGranularity.min} SMs exceeds the ${g.smCount} SMs of a ${g.name}`);
   if (problems.length > 0) throw inputError(problems);
   return cluster;

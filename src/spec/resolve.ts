@@ -2,6 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { MosaicError } from '../errors';
 import { REPO_ROOT } from './schemas';
+import { checkBatch } from './check-model';
 import { loadCluster, loadModel, loadProfile } from './load';
 import { localCpuCluster } from './local-cpu';
 import type { ClusterSpec, ModelSpec, Profile } from './types';
@@ -26,8 +27,8 @@ export const resolveProfile = (arg: string): Profile => loadProfile(resolveSpecP
 export function withBatch(model: ModelSpec, global?: number, micro?: number): ModelSpec {
   if (global === undefined && micro === undefined) return model;
   const batch = { global: global ?? model.batch.global, micro: micro ?? model.batch.micro };
-  if (batch.global % batch.micro !== 0) {
-    throw new MosaicError('E_INPUT', `global batch ${batch.global} is not a multiple of the micro-batch ${batch.micro}`);
-  }
+  // A bad batch is an input error wherever it comes from (flags, manifests, specs): one code, one message.
+  const problems = checkBatch(batch.global, batch.micro).map((p) => p.replace(/^\/batch[^:]*: /, ''));
+  if (problems.length > 0) throw new MosaicError('E_INPUT', problems.join('; '));
   return { ...model, batch };
 }

@@ -82,6 +82,9 @@ function tierBytes(perf: PerfModel, module: string, tiers: readonly number[], t:
   return Math.min(replicaMemoryBytes(perf, module, tiers[t], inflight), replicaMemoryBytes(perf, module, top, inflight));
 }
 
+/** At most this many explicit modules (2^10 = 1,024 slot subsets); more are demoted to implicit. */
+export const MAX_EXPLICIT_MODULES = 10;
+
 /** Thrown when the enumeration passes `maxPatterns`; `explicit` lists the explicit modules, least significant first. */
 export class TooManyPatterns extends Error {
   constructor(readonly explicit: readonly string[]) {
@@ -115,6 +118,9 @@ export function enumeratePatterns(terms: BoundTerms, options: Partial<PatternOpt
   const sms = terms.levels.map((q) => smsFor(cluster, q));
   const smCount = cluster.gpu.smCount;
   const E = explicit.length;
+  // 2^E slot subsets: above MAX_EXPLICIT_MODULES (30 explicit modules hung the planner, and 1 << 31
+  // wraps) the least significant explicit module is demoted by the caller, as for too many patterns.
+  if (explicit.length > MAX_EXPLICIT_MODULES) throw new TooManyPatterns([...explicit].sort((a, b) => least.get(a)! - least.get(b)!));
   // Slot types: a level and an explicit subset (the empty subset only when implicit modules exist).
   const subsets: number[][] = [];
   for (let mask = implicit.length > 0 ? 0 : 1; mask < 1 << E; mask++) subsets.push(explicit.map((_, i) => i).filter((i) => mask & (1 << i)));

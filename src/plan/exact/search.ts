@@ -14,6 +14,7 @@ import { scorePlacement } from '../make-plan';
 import { capacityBytes } from '../fits';
 import { decodeSolution } from './decode';
 import { formulate } from './formulation';
+import { requireSolver } from '../solver-available';
 import { DEFAULT_PATTERN_OPTIONS, enumeratePatterns, TooManyPatterns, type PatternSet } from './patterns';
 import { boundTerms } from './terms';
 
@@ -62,6 +63,7 @@ export type ExactResult = {
  */
 export async function exactSearch(perf: PerfModel, incumbentMs: number, options: Partial<ExactOptions> = {}): Promise<ExactResult> {
   const opts = { ...DEFAULT_EXACT_OPTIONS, ...options };
+  requireSolver(opts.solver);
   const started = Date.now();
   const deadline = started + opts.timeLimitMs;
   const terms = boundTerms(perf, opts.maxSlots);
