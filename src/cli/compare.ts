@@ -3,7 +3,7 @@ import * as fs from 'fs';
 import { EXIT_CODES, MosaicError } from '../errors';
 import { compareCase, type CaseReport, type SuiteCase } from '../plan/compare';
 import { DEFAULT_OPTIONS, SOLVER_NAMES, type SolverName } from '../plan/options';
-import { fmtMs } from '../report/plan-text';
+import { fmtMs, formatModules } from '../report/plan-text';
 import { startTicker } from '../report/ticker';
 import { bundledNames } from '../spec/resolve';
 import { oneOf, positiveInteger, positiveNumber } from './options';
@@ -52,6 +52,7 @@ function printCase(r: CaseReport): void {
   out(`  heuristic                  ${fmtMs(r.heuristic.iterationMs).padStart(10)} ms   linear ${fmtMs(r.heuristic.linearMs)} ms   ${r.heuristic.planningMs.toFixed(0)} ms to plan`);
   out(`  throughput ILP`.padEnd(28) + `${fmtMs(r.ilp.iterationMs).padStart(10)} ms   linear ${r.ilp.linearMs !== undefined ? fmtMs(r.ilp.linearMs) : '-'} ms   LP bound ${r.ilp.lpBoundMs !== undefined ? fmtMs(r.ilp.lpBoundMs) : '-'} ms`);
   out(`  final plan (${r.best.provenance})`.padEnd(28) + `${fmtMs(r.best.iterationMs).padStart(10)} ms`);
+  for (const line of formatModules(r.best.modules, r.device, r.best.iterationMs)) out(`  ${line}`);
   out(`  bound over the space       ${fmtMs(r.lowerBoundMs).padStart(10)} ms   final plan within ${pct(r.best.gap)} of every plan (${r.best.boundMethod})`);
   if (r.speedupOverBaseline) out(`  speedup over ${r.bestBaseline!.name}: heuristic ${r.speedupOverBaseline.heuristic.toFixed(3)}×, ILP ${r.speedupOverBaseline.ilp.toFixed(3)}×`);
   out(`  heuristic gap to the ILP: simulated ${pct(r.heuristicGap.simulated)}, linear ${r.heuristicGap.linear !== undefined ? pct(r.heuristicGap.linear) : '-'}`);

@@ -7,7 +7,8 @@ import { exactSearch } from '../plan/exact/search';
 import { boundTerms } from '../plan/exact/terms';
 import { DEFAULT_MAX_SLOTS, DEFAULT_OPTIONS, SOLVER_NAMES, type SolverName } from '../plan/options';
 import { spaceDescription } from '../plan/planner';
-import { fmtMs } from '../report/plan-text';
+import { moduleBreakdown } from '../perf/breakdown';
+import { fmtMs, formatModules } from '../report/plan-text';
 import { checkProfile } from '../perf/calibration';
 import { loadPlan } from '../spec/load-plan';
 import { resolveProfile } from '../spec/resolve';
@@ -31,8 +32,10 @@ Examples:
   $ mosaic score my-hand-plan.json --json
   $ mosaic score plan.json --profile profile.json --no-bound
 
-Per module: compute is its busiest replica's task time, communication its gradient sync, idle the rest of
-the iteration. "own bound" is what no split of this plan's layout beats by the rows of
+Per module: compute is its busiest replica's task time (forward, backward, optimizer step); all-reduce
+its gradient synchronisation (time, bytes each replica sends, link: NVLink inside a node or
+inter-node); activations sent what it sends to consumers on other GPUs; idle the iteration less
+compute and all-reduce. "own bound" is what no split of this plan's layout beats by the rows of
 src/plan/exact/README.md; "space bound" is what no plan of the space beats.
 
 Exit codes: 0 ok, 1 internal error, 2 usage or invalid plan (file and problem named).`)
@@ -44,11 +47,7 @@ Exit codes: 0 ok, 1 internal error, 2 usage or invalid plan (file and problem na
         const perf = buildPerfModel(plan.model, plan.cluster, profile);
         const sim = simulateIteration(perf, plan.gpus, plan.replicas);
         const own = planLowerBound(boundTerms(perf, DEFAULT_MAX_SLOTS), plan.gpus, plan.replicas);
-        const modules = perf.order.map((m) => {
-          const computeMs = sim.moduleBusyMs.get(m) ?? 0;
-          const communicationMs = sim.syncMs.get(m) ?? 0;
-          return { module: m, replicas: plan.replicas.filter((r) => r.module === m).length, computeMs, communicationMs, idleMs: Math.max(0, sim.iterationMs - computeMs - communicationMs) };
-        });
+        const modules = moduleBreakdown(perf.order, sim, plan.replicas);
         let space: { boundMs: number; gap: number; space: string; stopped: string } | undefined;
         if (flags.bound) {
           const maxSlots = Math.max(DEFAULT_MAX_SLOTS, ...plan.gpus.map((g) => g.slots.length));
@@ -64,8 +63,7 @@ Exit codes: 0 ok, 1 internal error, 2 usage or invalid plan (file and problem na
         const out = (s = '') => process.stdout.write(s + '\n');
         out(`${file}: ${plan.provenance} plan of ${plan.model.name} on ${plan.cluster.name}, performance model ${perf.source}`);
         out(`  iteration ${fmtMs(sim.iterationMs)} ms${Math.abs(sim.iterationMs - plan.prediction.iterationMs) > 1e-6 * sim.iterationMs ? ` (the file recorded ${fmtMs(plan.prediction.iterationMs)} ms)` : ''}`);
-        out(`  ${'module'.padEnd(16)} ${'replicas'.padStart(8)} ${'compute ms'.padStart(11)} ${'comm ms'.padStart(9)} ${'idle ms'.padStart(9)}`);
-        for (const m of modules) out(`  ${m.module.padEnd(16)} ${String(m.replicas).padStart(8)} ${fmtMs(m.computeMs).padStart(11)} ${fmtMs(m.communicationMs).padStart(9)} ${fmtMs(m.idleMs).padStart(9)}`);
+        for (const line of formatModules(modules, plan.cluster.device, sim.iterationMs)) out(line);
         out(`  own bound ${fmtMs(own.boundMs)} ms (${own.binding})`);
         if (space) {
           out(`  space bound ${fmtMs(space.boundMs)} ms: this plan is within ${(100 * space.gap).toFixed(2)}% of every plan in the space (search stopped: ${space.stopped})`);

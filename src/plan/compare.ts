@@ -1,5 +1,6 @@
 import { MosaicError } from '../errors';
 import { buildPerfModel } from '../perf/perf-model';
+import type { ModuleStage } from '../spec/plan';
 import { resolveCluster, resolveModel, withBatch } from '../spec/resolve';
 import { explainInfeasible } from './fits';
 import type { SolverName } from './options';
@@ -16,7 +17,8 @@ export type CaseReport =
       /** The bound over every plan of the space (perfect scaling when the exact search did not run). */
       readonly lowerBoundMs: number;
       /** The final plan (fastest of all) and its proven gap to the bound. */
-      readonly best: { readonly iterationMs: number; readonly provenance: string; readonly gap: number; readonly boundMethod: string };
+      readonly best: { readonly iterationMs: number; readonly provenance: string; readonly gap: number; readonly boundMethod: string; readonly modules: readonly ModuleStage[] };
+      readonly device: string;
       readonly bestBaseline?: { readonly name: string; readonly iterationMs: number };
       readonly heuristic: { readonly iterationMs: number; readonly linearMs: number; readonly planningMs: number; readonly name: string };
       readonly ilp: {
@@ -75,7 +77,8 @@ export async function compareCase(c: SuiteCase, solver: SolverName, timeLimitSec
     ...names,
     fits: true,
     lowerBoundMs: result.bound.boundMs,
-    best: { iterationMs: result.best.prediction.iterationMs, provenance: result.best.provenance, gap: result.best.bound!.gap, boundMethod: result.bound.method },
+    best: { iterationMs: result.best.prediction.iterationMs, provenance: result.best.provenance, gap: result.best.bound!.gap, boundMethod: result.bound.method, modules: result.best.prediction.stages },
+    device: cluster.device,
     ...(bestBaseline ? { bestBaseline } : {}),
     heuristic: { iterationMs: heuristicMs, linearMs: heuristicLinear, planningMs: result.heuristicMs as number, name: heuristic.provenance.slice('heuristic:'.length) },
     ilp: {
