@@ -7,6 +7,7 @@ import { checkProfile } from '../perf/calibration';
 import { DEFAULT_OPTIONS, SOLVER_NAMES, type Method, type SolverName } from '../plan/options';
 import { fmtMs, formatPlan } from '../report/plan-text';
 import { startTicker } from '../report/ticker';
+import { writeTrace } from '../report/trace';
 import type { Plan } from '../spec/plan';
 import { bundledNames, resolveCluster, resolveModel, resolveProfile, withBatch } from '../spec/resolve';
 import { oneOf, positiveInteger, positiveNumber } from './options';
@@ -23,6 +24,7 @@ type PlanFlags = {
   microBatch?: number;
   output?: string;
   dumpLp?: string;
+  trace?: string;
   scale?: number;
   json?: boolean;
 };
@@ -125,6 +127,7 @@ export function planCommand(): Command {
     .option('--micro-batch <n>', "override the model's micro-batch", positiveInteger('--micro-batch'))
     .option('--scale <s>', 'plan the model shrunk by s in (0, 1] as `mosaic profile`/`train` replay it (widths, tokens, layers), e.g. a 7B model on local-cpu', scaleOption)
     .option('-o, --output <file>', 'write the best plan as JSON (atomically) for `mosaic show` and `mosaic train`')
+    .option('--trace <file>', 'write the simulated iteration as a Chrome/Perfetto trace (JSON; open in ui.perfetto.dev or chrome://tracing): one process per GPU, one thread per slot, compute and communication as separate categories')
     .option('--json', 'print a machine-readable report instead of text')
     .addHelpText(
       'after',
@@ -134,6 +137,7 @@ Examples:
   $ mosaic plan -m datasets/models/qwen2-vl-7b.json -c h100-4x8 --method all --json
   $ mosaic plan -m internvl-chat-v1.5 -c a100-1x8 -o plan.json && mosaic show plan.json --svg timeline.svg
   $ mosaic plan -m imagebind-llm -c h100-4x8 --method ilp --solver jslp --time-limit 30 --dump-lp model.lp
+  $ mosaic plan -m imagebind-llm -c h100-4x8 --trace iteration.trace.json
   $ mosaic plan -m llava-1.5-7b -c local-cpu --scale 0.015625 -o cpu-plan.json && mosaic train --plan cpu-plan.json
 
 Methods: baseline = temporal multiplexing (sequential, exclusive GPU split); heuristic = greedy colocation,
@@ -159,10 +163,12 @@ Exit codes: 0 ok, 1 internal error, 2 usage or invalid input, 3 no plan fits (th
         }
         if (flags.dumpLp && result.lpText !== undefined) writeFileAtomic(flags.dumpLp, result.lpText);
         if (flags.output) writeFileAtomic(flags.output, JSON.stringify(result.best, null, 2) + '\n');
+        const traced = flags.trace ? writeTrace(flags.trace, result.best) : 0;
         if (flags.json) process.stdout.write(JSON.stringify(toJson(result), null, 2) + '\n');
         else {
           printText(result);
           if (flags.output) process.stdout.write(`\nwrote ${flags.output}\n`);
+          if (flags.trace) process.stdout.write(`wrote ${flags.trace} (${traced} events; open it in ui.perfetto.dev or chrome://tracing)\n`);
         }
       }, flags.json);
     });

@@ -9,13 +9,14 @@ import { DEFAULT_MAX_SLOTS, DEFAULT_OPTIONS, SOLVER_NAMES, type SolverName } fro
 import { spaceDescription } from '../plan/planner';
 import { moduleBreakdown } from '../perf/breakdown';
 import { fmtMs, formatModules } from '../report/plan-text';
+import { writeTrace } from '../report/trace';
 import { checkProfile } from '../perf/calibration';
 import { loadPlan } from '../spec/load-plan';
 import { resolveProfile } from '../spec/resolve';
 import { oneOf, positiveNumber } from './options';
 import { runCommand } from './run-command';
 
-type ScoreFlags = { profile?: string; json?: boolean; timeLimit: number; solver: SolverName; bound: boolean };
+type ScoreFlags = { profile?: string; trace?: string; json?: boolean; timeLimit: number; solver: SolverName; bound: boolean };
 
 export function scoreCommand(): Command {
   return new Command('score')
@@ -25,6 +26,7 @@ export function scoreCommand(): Command {
     .option('--time-limit <seconds>', 'time limit for the exact search that proves the bound over the space', positiveNumber('--time-limit'), DEFAULT_OPTIONS.timeLimitSeconds)
     .option('--solver <name>', 'MILP backend for the bound: highs | glpk | jslp', oneOf('--solver', SOLVER_NAMES), DEFAULT_OPTIONS.solver)
     .option('--no-bound', 'skip the exact search: report only this plan\'s own lower bound')
+    .option('--trace <file>', 'write the simulated iteration as a Chrome/Perfetto trace (JSON; open in ui.perfetto.dev or chrome://tracing): one process per GPU, one thread per slot, compute and communication as separate categories')
     .option('--json', 'print a machine-readable report')
     .addHelpText('after', `
 Examples:
@@ -46,6 +48,7 @@ Exit codes: 0 ok, 1 internal error, 2 usage or invalid plan (file and problem na
         if (flags.profile && profile) checkProfile(plan.model, plan.cluster, profile, flags.profile);
         const perf = buildPerfModel(plan.model, plan.cluster, profile);
         const sim = simulateIteration(perf, plan.gpus, plan.replicas);
+        const traced = flags.trace ? writeTrace(flags.trace, plan, sim) : 0;
         const own = planLowerBound(boundTerms(perf, DEFAULT_MAX_SLOTS), plan.gpus, plan.replicas);
         const modules = moduleBreakdown(perf.order, sim, plan.replicas);
         let space: { boundMs: number; gap: number; space: string; stopped: string } | undefined;
@@ -69,6 +72,7 @@ Exit codes: 0 ok, 1 internal error, 2 usage or invalid plan (file and problem na
           out(`  space bound ${fmtMs(space.boundMs)} ms: this plan is within ${(100 * space.gap).toFixed(2)}% of every plan in the space (search stopped: ${space.stopped})`);
           out(`  space: ${space.space}`);
         }
+        if (flags.trace) out(`wrote ${flags.trace} (${traced} events; open it in ui.perfetto.dev or chrome://tracing)`);
       }, flags.json);
     });
 }
