@@ -114,7 +114,7 @@ type Shape = Pick<CaseSummary, 'model' | 'cluster' | 'gpus' | 'globalBatch' | 'm
 function summarizeCompare(shape: Shape, r: Extract<CaseReport, { fits: true }>): CaseSummary {
   const useIlp = r.ilp.iterationMs <= r.heuristic.iterationMs;
   const bestMs = useIlp ? r.ilp.iterationMs : r.heuristic.iterationMs;
-  const heuristicProvenance = `heuristic:${r.heuristic.name ?? 'best'}`;
+  const heuristicProvenance = r.heuristic.provenance;
   const gap = r.ilp.provenOptimal ? 0 : r.ilp.lpBoundMs !== undefined && r.ilp.linearMs !== undefined ? Math.max(0, 1 - r.ilp.lpBoundMs / r.ilp.linearMs) : undefined;
   const baselines: Record<string, number | null> = r.bestBaseline ? { [r.bestBaseline.name]: r.bestBaseline.iterationMs } : {};
   return {

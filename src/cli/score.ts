@@ -6,7 +6,7 @@ import { planLowerBound } from '../plan/exact/plan-bound';
 import { exactSearch } from '../plan/exact/search';
 import { boundTerms } from '../plan/exact/terms';
 import { DEFAULT_MAX_SLOTS, DEFAULT_OPTIONS, SOLVER_NAMES, type SolverName } from '../plan/options';
-import { spaceDescription } from '../plan/planner';
+import { boundMethod, spaceDescription } from '../plan/planner';
 import { moduleBreakdown } from '../perf/breakdown';
 import { fmtMs, formatModules } from '../report/plan-text';
 import { writeTrace } from '../report/trace';
@@ -51,12 +51,12 @@ Exit codes: 0 ok, 1 internal error, 2 usage or invalid plan (file and problem na
         const traced = flags.trace ? writeTrace(flags.trace, plan, sim) : 0;
         const own = planLowerBound(boundTerms(perf, DEFAULT_MAX_SLOTS), plan.gpus, plan.replicas);
         const modules = moduleBreakdown(perf.order, sim, plan.replicas);
-        let space: { boundMs: number; gap: number; space: string; stopped: string } | undefined;
+        let space: { boundMs: number; gap: number; space: string; method: string } | undefined;
         if (flags.bound) {
           const maxSlots = Math.max(DEFAULT_MAX_SLOTS, ...plan.gpus.map((g) => g.slots.length));
           if (maxSlots > DEFAULT_MAX_SLOTS) throw new MosaicError('E_INPUT', `${file}: a GPU has ${maxSlots} slots; the bound covers plans with at most ${DEFAULT_MAX_SLOTS} (use --no-bound)`);
           const exact = await exactSearch(perf, sim.iterationMs, { solver: flags.solver, timeLimitMs: flags.timeLimit * 1000 });
-          space = { boundMs: exact.boundMs, gap: Math.max(0, sim.iterationMs / exact.boundMs - 1), space: spaceDescription(perf, DEFAULT_MAX_SLOTS), stopped: exact.stopped };
+          space = { boundMs: exact.boundMs, gap: Math.max(0, sim.iterationMs / exact.boundMs - 1), space: spaceDescription(perf, DEFAULT_MAX_SLOTS), method: boundMethod(exact.stopped) };
         }
         const report = { plan: file, model: plan.model.name, cluster: plan.cluster.name, provenance: plan.provenance, perfSource: perf.source, iterationMs: sim.iterationMs, recordedIterationMs: plan.prediction.iterationMs, ownBound: own, ...(space ? { bound: space } : {}), modules };
         if (flags.json) {
@@ -69,7 +69,7 @@ Exit codes: 0 ok, 1 internal error, 2 usage or invalid plan (file and problem na
         for (const line of formatModules(modules, plan.cluster.device, sim.iterationMs)) out(line);
         out(`  own bound ${fmtMs(own.boundMs)} ms (${own.binding})`);
         if (space) {
-          out(`  space bound ${fmtMs(space.boundMs)} ms: this plan is within ${(100 * space.gap).toFixed(2)}% of every plan in the space (search stopped: ${space.stopped})`);
+          out(`  space bound ${fmtMs(space.boundMs)} ms: this plan is within ${(100 * space.gap).toFixed(2)}% of every plan in the space (${space.method})`);
           out(`  space: ${space.space}`);
         }
         if (flags.trace) out(`wrote ${flags.trace} (${traced} events; open it in ui.perfetto.dev or chrome://tracing)`);

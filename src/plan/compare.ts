@@ -20,7 +20,8 @@ export type CaseReport =
       readonly best: { readonly iterationMs: number; readonly provenance: string; readonly gap: number; readonly boundMethod: string; readonly modules: readonly ModuleStage[] };
       readonly device: string;
       readonly bestBaseline?: { readonly name: string; readonly iterationMs: number };
-      readonly heuristic: { readonly iterationMs: number; readonly linearMs: number; readonly planningMs: number; readonly name: string };
+      /** The heuristic planner's pick, with its true origin (`baseline:<name>` when no heuristic layout beat a baseline). */
+      readonly heuristic: { readonly iterationMs: number; readonly linearMs: number; readonly planningMs: number; readonly provenance: string };
       readonly ilp: {
         readonly iterationMs: number;
         readonly linearMs?: number;
@@ -80,7 +81,7 @@ export async function compareCase(c: SuiteCase, solver: SolverName, timeLimitSec
     best: { iterationMs: result.best.prediction.iterationMs, provenance: result.best.provenance, gap: result.best.bound!.gap, boundMethod: result.bound.method, modules: result.best.prediction.stages },
     device: cluster.device,
     ...(bestBaseline ? { bestBaseline } : {}),
-    heuristic: { iterationMs: heuristicMs, linearMs: heuristicLinear, planningMs: result.heuristicMs as number, name: heuristic.provenance.slice('heuristic:'.length) },
+    heuristic: { iterationMs: heuristicMs, linearMs: heuristicLinear, planningMs: result.heuristicMs as number, provenance: heuristic.provenance },
     ilp: {
       iterationMs: ilpMs,
       ...(ilp.linearMs !== undefined ? { linearMs: ilp.linearMs } : {}),

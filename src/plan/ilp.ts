@@ -120,17 +120,20 @@ export function ilpStats(perf: PerfModel, patterns: Partial<PatternOptions> = {}
 
 /**
  * The heuristic planner's layouts as ILP seeds (baselines that fit, then the heuristic candidates), and
- * the one the heuristic planner would pick: the lowest simulated iteration time that fits in memory.
+ * the one the heuristic planner would pick: the lowest simulated iteration time that fits in memory,
+ * with its true origin: `baseline:<name>` when no heuristic layout beat a baseline, else
+ * `heuristic:<name>`.
  */
-export function heuristicSeeds(perf: PerfModel, finalists = 6): { layouts: Layout[]; best?: { layout: Layout; scored: ScoredLayout; name: string } } {
-  const baselines = baselineLayouts(perf).flatMap((b) => (b.fits ? [{ name: `kept-baseline-${b.name}`, layout: b.layout }] : []));
-  const heuristics = heuristicCandidates(perf, baselines.map((b) => b.layout), finalists);
-  const all = [...heuristics.map((h) => ({ name: h.name, layout: h.layout })), ...baselines];
-  let best: { layout: Layout; scored: ScoredLayout; name: string } | undefined;
+export function heuristicSeeds(perf: PerfModel, finalists = 6): { layouts: Layout[]; best?: { layout: Layout; scored: ScoredLayout; name: string; provenance: Provenance } } {
+  const fitting = baselineLayouts(perf).flatMap((b) => (b.fits ? [{ name: b.name, layout: b.layout }] : []));
+  const heuristics = heuristicCandidates(perf, fitting, finalists);
+  const all = [...heuristics.map((h) => ({ name: h.name, layout: h.layout })), ...fitting.map((b) => ({ name: `baseline:${b.name}`, layout: b.layout }))];
+  let best: { layout: Layout; scored: ScoredLayout; name: string; provenance: Provenance } | undefined;
   for (const c of all) {
     const scored = scoreLayout(perf, c.layout);
     if (Math.max(...scored.memoryBytes) > capacityBytes(perf)) continue;
-    if (!best || scored.simulation.iterationMs < best.scored.simulation.iterationMs) best = { layout: c.layout, scored, name: c.name };
+    const provenance: Provenance = c.name.startsWith('baseline:') ? (c.name as `baseline:${string}`) : `heuristic:${c.name}`;
+    if (!best || scored.simulation.iterationMs < best.scored.simulation.iterationMs) best = { layout: c.layout, scored, name: c.name, provenance };
   }
   return { layouts: all.map((c) => c.layout), ...(best ? { best } : {}) };
 }

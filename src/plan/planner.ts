@@ -55,11 +55,16 @@ export function spaceDescription(perf: PerfModel, maxSlots: number): string {
   return `every plan of ${perf.model.name} on ${c.name} with at most ${maxSlots} slots per GPU at the ${levels} quota levels of ${c.gpu.name} (${c.gpu.smGranularity.min} SMs, then steps of ${c.gpu.smGranularity.step}), any modules per slot (a module may sit in several slots of a GPU) and any microbatch split`;
 }
 
+/** How the exact search's stop reads to a user: the bound method words of src/spec/words.ts. */
+export function boundMethod(stopped: ExactResult['stopped'] | undefined): PlanningBound['method'] {
+  if (!stopped || stopped === 'patterns') return 'perfect scaling (no exact search run)';
+  return ({ gap: 'relaxation: gap target met', bracketed: 'relaxation: optimum bracketed', timeLimit: 'relaxation: time limit', trials: 'relaxation: trial budget spent' } as const)[stopped];
+}
+
 function planningBound(perf: PerfModel, exact: ExactResult | undefined): Omit<PlanningBound, 'gap'> {
   const space = spaceDescription(perf, DEFAULT_MAX_SLOTS);
-  if (!exact || exact.stopped === 'patterns') return { boundMs: exact?.boundMs ?? lowerBoundMs(perf) + (perf.engineCosts?.perGraphMs ?? 0), space, method: 'perfect scaling (no exact search run)' };
-  const method = ({ gap: 'relaxation: gap target met', bracketed: 'relaxation: optimum bracketed', timeLimit: 'relaxation: time limit', trials: 'relaxation: trial budget spent' } as const)[exact.stopped];
-  return { boundMs: exact.boundMs, space, method };
+  if (!exact || exact.stopped === 'patterns') return { boundMs: exact?.boundMs ?? lowerBoundMs(perf) + (perf.engineCosts?.perGraphMs ?? 0), space, method: boundMethod(exact?.stopped) };
+  return { boundMs: exact.boundMs, space, method: boundMethod(exact.stopped) };
 }
 
 const elapsedMs = (since: bigint): number => Number(process.hrtime.bigint() - since) / 1e6;
@@ -100,7 +105,7 @@ export async function planModel(model: ModelSpec, cluster: ClusterSpec, profile:
     const seeds = heuristicSeeds(perf, opts.finalists);
     heuristicMs = elapsedMs(started);
     if (seeds.best) {
-      heuristic = toPlan(perf, seeds.best.scored, `heuristic:${seeds.best.name}`, profile);
+      heuristic = toPlan(perf, seeds.best.scored, seeds.best.provenance, profile);
       plans.push(heuristic);
     }
     if (opts.method === 'ilp' || opts.method === 'all') {

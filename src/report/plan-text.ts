@@ -1,5 +1,6 @@
 import { GiB } from '../perf/memory';
 import { fmtBytes, linkName, overLink } from '../perf/breakdown';
+import { meaningOf } from '../spec/words';
 import type { ModuleStage, ModuleTraffic, Plan, PlanGpu } from '../spec/plan';
 
 const BAR_WIDTH = 40;
@@ -61,7 +62,7 @@ export function formatPlan(plan: Plan): string[] {
     ...formatSlots(plan),
     ...formatModules(p.stages, c.device, p.iterationMs),
   ];
-  if (plan.solver) lines.push(`  solver ${plan.solver.backend}: ${plan.solver.status}`);
+  if (plan.solver) lines.push(`  throughput ILP (${plan.solver.backend}): ${plan.solver.status}${meaningOf(plan.solver.status) ? ` — ${meaningOf(plan.solver.status)}` : ''}`);
   return lines;
 }
 

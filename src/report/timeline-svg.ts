@@ -1,7 +1,7 @@
 import { fmtBytes, linkName, moduleBreakdown } from '../perf/breakdown';
 import type { Simulation } from '../perf/simulate';
 import type { Plan } from '../spec/plan';
-import { esc, fitLabel, niceTicks, textWidth, tickLabel } from './chart';
+import { esc, fitLabel, niceTicks, textWidth, tickLabel } from '../util/chart';
 import { fmtMs } from './plan-text';
 
 const PALETTE = ['#4e79a7', '#f28e2b', '#59a14f', '#e15759', '#76b7b2', '#edc948', '#b07aa1', '#ff9da7', '#9c755f', '#bab0ac'];

@@ -103,6 +103,8 @@ export type Plan = {
   /** Calibrated curves used for the prediction, if a profile was given. */
   readonly profile?: Profile;
   readonly provenance: Provenance;
+  /** The factor `mosaic plan --scale` shrank the model by; `model` is the shrunk spec. Absent: 1. */
+  readonly scale?: number;
   readonly gpus: readonly PlanGpu[];
   readonly replicas: readonly PlanReplica[];
   readonly prediction: Prediction;
