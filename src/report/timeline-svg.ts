@@ -7,6 +7,13 @@ import { fmtMs } from './plan-text';
 const PALETTE = ['#4e79a7', '#f28e2b', '#59a14f', '#e15759', '#76b7b2', '#edc948', '#b07aa1', '#ff9da7', '#9c755f', '#bab0ac'];
 const FONT = 11;
 
+/** Black or white, whichever reads better on a solid `#rrggbb` fill (relative luminance, WCAG). */
+function textOn(fill: string): string {
+  const c = [1, 3, 5].map((i) => parseInt(fill.slice(i, i + 2), 16) / 255).map((v) => (v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4));
+  const l = 0.2126 * c[0]! + 0.7152 * c[1]! + 0.0722 * c[2]!;
+  return l > 0.179 ? '#000' : '#fff';
+}
+
 /**
  * The simulated iteration as an SVG timeline: one lane per GPU slot, one bar per task, coloured by
  * module; forward bars light, backward dark, optimizer steps hatched; under each lane a thin strip of
@@ -54,7 +61,7 @@ export function timelineSvg(plan: Plan, sim: Simulation): string {
     body.push(`<rect x="${x0.toFixed(2)}" y="${y}" width="${w.toFixed(2)}" height="${barH}" fill="${fill}" fill-opacity="${opacity}"><title>${esc(what)}</title></rect>`);
     if (ev.kind === 'optimizer') body.push(`<rect x="${x0.toFixed(2)}" y="${y}" width="${w.toFixed(2)}" height="${barH}" fill="url(#hatch)"/>`);
     const label = fitLabel(ev.kind === 'optimizer' ? `${ev.module} step` : `${ev.module} ${ev.kind === 'forward' ? 'F' : 'B'}${ev.microbatch}`, w - 4, 9);
-    if (label) body.push(`<text x="${(x0 + 2).toFixed(2)}" y="${y + 10}" font-size="9" fill="${ev.kind === 'backward' ? '#fff' : '#000'}">${esc(label)}</text>`);
+    if (label) body.push(`<text x="${(x0 + 2).toFixed(2)}" y="${y + 10}" font-size="9" fill="${ev.kind === 'backward' ? textOn(fill) : '#000'}">${esc(label)}</text>`);
   }
   for (const c of sim.communication) {
     const x0 = x(c.startMs);
