@@ -242,10 +242,13 @@ export async function planIlp(perf: PerfModel, options: IlpOptions): Promise<Ilp
   // Only the ILP's own answers: a seed that wins stays the heuristic's or baseline's plan, under its own name.
   const fitting = candidates.filter((c) => c.fits && c.scored && c.name.startsWith('ilp-'));
   if (fitting.length === 0) {
-    if (first.status === 'timeLimit' || first.status === 'error') {
-      throw new MosaicError('E_TIME_LIMIT', `the ILP found no plan for ${perf.model.name} on ${perf.cluster.name} within ${options.timeLimitSeconds} s (${first.status}${first.message ? `: ${first.message}` : ''}) and no seed fits`);
-    }
     const seedFits = candidates.some((c) => c.fits);
+    if (first.status === 'timeLimit' || first.status === 'error') {
+      const why = `the throughput ILP found no plan of its own for ${perf.model.name} on ${perf.cluster.name} within ${options.timeLimitSeconds.toFixed(1)} s (${first.status}${first.message ? `: ${first.message}` : ''})`;
+      // With a heuristic or baseline plan to fall back on, this is a note, not a failure.
+      if (!seedFits) throw new MosaicError('E_TIME_LIMIT', `${why}, and no heuristic or baseline layout fits`);
+      return { infeasible: `${why}; the heuristic's and baselines' plans stand`, stats };
+    }
     return { infeasible: seedFits ? `the throughput ILP's answers do not pass the exact memory check (the heuristic's plans do)` : `${perf.model.name} does not fit on ${perf.cluster.name}: neither the ILP's answers nor the heuristic layouts pass the exact memory check`, stats };
   }
   const chosen = fitting.reduce((a, c) => (c.simulatedMs! < a.simulatedMs! ? c : a));
