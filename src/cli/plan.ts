@@ -97,9 +97,9 @@ function printText(result: PlanningResult): void {
       out(`  baseline ${b.name.padEnd(11)} ${fmtMs(b.plan.prediction.iterationMs).padStart(9)} ms   best plan is ${ratio.toFixed(3)}× faster`);
     } else out(`  baseline ${b.name.padEnd(11)} does not fit: ${b.reason}`);
   }
-  if (heuristic === best && heuristic.provenance.startsWith('baseline:')) out(`  heuristic   found nothing faster than ${heuristic.provenance}`);
+  if (heuristic === best && heuristic.provenance.startsWith('baseline:')) out(`  heuristic (found nothing faster than ${heuristic.provenance})`);
   if (heuristic && heuristic !== best) {
-    const found = heuristic.provenance.startsWith('baseline:') ? `heuristic   found nothing faster than ${heuristic.provenance}:` : `${heuristic.provenance}`;
+    const found = heuristic.provenance.startsWith('baseline:') ? `heuristic (found nothing faster than ${heuristic.provenance})` : `${heuristic.provenance}`;
     out(`  ${found} ${fmtMs(heuristic.prediction.iterationMs)} ms   best plan is ${(heuristic.prediction.iterationMs / best.prediction.iterationMs).toFixed(3)}× faster`);
   }
   if (result.heuristicMs !== undefined) out(`  heuristic planning took ${result.heuristicMs.toFixed(0)} ms`);
