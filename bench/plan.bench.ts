@@ -25,7 +25,7 @@ for (const mf of bundledFiles('models').filter((f) => !f.endsWith('builtin-mm.js
       const wall = Number(process.hrtime.bigint() - t0) / 1e6;
       const fitted = r.baselines.filter((b): b is { name: 'sequential'; plan: Plan } => 'plan' in b);
       const best = fitted.reduce((a, b) => (b.plan.prediction.iterationMs < a.plan.prediction.iterationMs ? b : a));
-      const h = r.plans.find((p) => p.provenance.startsWith('heuristic:'))!;
+      const h = r.heuristic!;
       rows.push([
         model.name, cluster.name, String(gpus), String(model.batch.global), best.name,
         best.plan.prediction.iterationMs.toFixed(1), h.prediction.iterationMs.toFixed(1),

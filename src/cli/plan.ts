@@ -57,6 +57,8 @@ function toJson(result: PlanningResult) {
     bound: { ...result.bound, gap: best.bound?.gap },
     exact: result.exact ? { patterns: result.exact.patterns, explicitModules: result.exact.explicit, stopped: boundMethod(result.exact.stopped), trials: result.exact.trials } : undefined,
     heuristicPlanningMs: result.heuristicMs,
+    /** The heuristic planner's pick, under its true origin (a baseline:<name> when it found nothing faster). */
+    heuristic: result.heuristic ? planSummary(result.heuristic) : undefined,
     ilp: result.ilp
       ? {
           provenOptimal: result.ilp.provenOptimal,
