@@ -101,7 +101,7 @@ describe('charts: round ticks, labels that fit, the speedup chart centred on 1',
     const state: BatchState = { version: 1, manifest: 'x.json', manifestHash: 'h', graceSeconds: 1, shard: null, cases: results.map((r) => ({ id: r.id, case: r.case })) };
     const html = reportHtml(state, results);
     const chart = html.slice(html.indexOf('<h2>Speedup'), html.indexOf('<h2>Heuristic gap'));
-    const base = /<line x1="60" x2="[\d.]+" y1="([\d.]+)" y2="[\d.]+" stroke="#000" stroke-dasharray="4 3"\/>/.exec(chart)!;
+    const base = /<line x1="70" x2="[\d.]+" y1="([\d.]+)" y2="[\d.]+" stroke="#000" stroke-dasharray="4 3"\/>/.exec(chart)!;
     expect(base).to.exist;
     const y1 = Number(base[1]);
     const bars = [...chart.matchAll(/<rect x="[\d.]+" y="([\d.]+)" width="12" height="([\d.]+)"/g)].map((m) => ({ top: Number(m[1]), bottom: Number(m[1]) + Number(m[2]) }));
@@ -112,6 +112,10 @@ describe('charts: round ticks, labels that fit, the speedup chart centred on 1',
     const ticks = [...chart.matchAll(/text-anchor="end">([\d.]+)<\/text>/g)].map((m) => Number(m[1]));
     expect(Math.min(...ticks)).to.be.at.least(0.9);
     expect(html).to.include('Simulated gap').and.include('Linear gap');
+    // All at 1×: the axis still spans a readable range around 1, not 1.0000–1.0008.
+    const flat = reportHtml(state, results.map((r) => mk(r.id, r.summary!.model, 1)));
+    const flatTicks = [...flat.slice(flat.indexOf('<h2>Speedup'), flat.indexOf('<h2>Heuristic gap')).matchAll(/text-anchor="end">([\d.]+)<\/text>/g)].map((m) => Number(m[1]));
+    expect(Math.max(...flatTicks) - Math.min(...flatTicks)).to.be.at.least(0.1);
   });
 });
 

@@ -72,12 +72,19 @@ type Bar = { label: string; value: number; color: string; title: string };
  * above it, down below it: 1 for speedups, 0 for gaps), the axis spans the data and the base with
  * round ticks, and the base is drawn as a dashed line. Labels are cut with an ellipsis to their room.
  */
-function groupedBarsSvg(groups: readonly { name: string; bars: readonly Bar[] }[], yLabel: string, base: number, legend: readonly { label: string; color: string }[] = []): string {
-  const barW = 14, groupGap = 24, left = 60, top = 20, h = 220, labelRoom = 95;
+function groupedBarsSvg(groups: readonly { name: string; bars: readonly Bar[] }[], yLabel: string, base: number, minSpan: number, legend: readonly { label: string; color: string }[] = []): string {
+  const barW = 14, groupGap = 24, left = 70, top = 20, h = 220, labelRoom = 95;
   const width = left + groups.reduce((a, g) => a + Math.max(1, g.bars.length) * barW + groupGap, 0) + 20;
   const values = groups.flatMap((g) => g.bars.map((b) => b.value));
-  const dataLo = Math.min(base, ...values), dataHi = Math.max(base, ...values);
-  const pad = Math.max(dataHi - dataLo, Math.abs(base) * 0.01, 1e-6) * 0.08;
+  // The axis spans the data and the base, and at least `minSpan` (so that equal values do not blow up the scale).
+  let dataLo = Math.min(base, ...values), dataHi = Math.max(base, ...values);
+  if (dataHi - dataLo < minSpan) {
+    const grow = minSpan - (dataHi - dataLo);
+    const below = dataLo < base ? grow / 2 : 0;
+    dataLo -= below;
+    dataHi += grow - below;
+  }
+  const pad = (dataHi - dataLo) * 0.08;
   const { step, ticks } = niceTicks(dataLo - (dataLo < base ? pad : 0), dataHi + pad, 5);
   const lo = Math.min(ticks[0]!, dataLo), hi = Math.max(ticks[ticks.length - 1]!, dataHi + pad);
   const y = (v: number) => top + h - ((v - lo) / (hi - lo)) * h;
@@ -167,7 +174,9 @@ body{font-family:sans-serif;margin:24px;max-width:1200px;color:#222}table{border
         return [{ label: c, value: best.summary!.speedupOverBestBaseline!, color: clusterColor.get(c)!, title: `${m} on ${c}: ${best.summary!.speedupOverBestBaseline!.toFixed(3)}× over ${best.summary!.bestBaseline?.name} (${describeCase(best.case)})` }];
       }),
     }));
-    parts.push(groupedBarsSvg(groups, 'speedup over best baseline (×)', 1, clusters.map((c) => ({ label: c, color: clusterColor.get(c)! }))));
+    const even = speedCases.filter((r) => Math.abs(r.summary!.speedupOverBestBaseline! - 1) < 5e-4).length;
+    if (even > 0) parts.push(`<p>${even} of ${speedCases.length} case(s) gain nothing over the best baseline (1.000×): there the best plan is the baseline’s layout, or no faster than it. Their bars are flat on the dashed line.</p>`);
+    parts.push(groupedBarsSvg(groups, 'speedup over best baseline (×)', 1, 0.1, clusters.map((c) => ({ label: c, color: clusterColor.get(c)! }))));
     parts.push('<table><tr><th class="l">model</th>' + clusters.map((c) => `<th>${esc(c)}</th>`).join('') + '</tr>');
     for (const m of models) {
       parts.push(`<tr><td class="l">${esc(m)}</td>` + clusters.map((c) => {
@@ -179,16 +188,16 @@ body{font-family:sans-serif;margin:24px;max-width:1200px;color:#222}table{border
   }
 
   // 2. Heuristic gap to the optimal distribution.
-  parts.push('<h2>Heuristic gap to the optimal distribution</h2><p class="muted">Cases that ran both the heuristic and the ILP (methods compare and all). The chart shows the <b>simulated gap</b>.</p>');
+  parts.push('<h2>Heuristic gap to the optimal distribution</h2><p class="muted">Cases that ran both the heuristic and the ILP (methods compare and all). The chart shows the <b>simulated gap</b>; below 0 the heuristic’s plan simulated faster than the ILP’s.</p>');
   parts.push(`<p><b>Simulated gap</b>: the heuristic plan’s iteration time ÷ the ILP plan’s − 1, both times from the simulator (pipeline fill and drain, waits between modules, transfers, gradient all-reduce, optimizer step): what you would see when training. <b>Linear gap</b>: the same ratio on the ILP’s own linear model, which counts only each module’s steady compute rate on its quotas and leaves out fill, waits and communication. The two differ: when the iteration is dominated by what the linear model leaves out (a long all-reduce, the pipeline fill), a heuristic plan that is 10% slower on the linear model can simulate exactly as fast (simulated gap 0%), and the reverse. Trust the simulated gap; the linear gap says how far the ILP’s objective is from the simulator. “proven” in the ILP status column: ${esc(meaningOf('proven')!)}.</p>`);
   const gapCases = ok.filter((r) => r.summary!.heuristicGap !== undefined && r.summary!.ilp);
   if (gapCases.length === 0) parts.push('<p>No case ran both the heuristic and the ILP.</p>');
   else {
     const byModel = models.map((m) => ({
       name: m,
-      bars: gapCases.filter((r) => r.summary!.model === m).map((r) => ({ label: r.summary!.cluster, value: Math.max(0, 100 * r.summary!.heuristicGap!), color: clusterColor.get(r.summary!.cluster)!, title: `${describeCase(r.case)}: gap ${pct(r.summary!.heuristicGap)}` })),
+      bars: gapCases.filter((r) => r.summary!.model === m).map((r) => ({ label: r.summary!.cluster, value: 100 * r.summary!.heuristicGap!, color: clusterColor.get(r.summary!.cluster)!, title: `${describeCase(r.case)}: gap ${pct(r.summary!.heuristicGap)}` })),
     })).filter((g) => g.bars.length > 0);
-    parts.push(groupedBarsSvg(byModel, 'heuristic gap to ILP (%)', 0, clusters.map((c) => ({ label: c, color: clusterColor.get(c)! }))));
+    parts.push(groupedBarsSvg(byModel, 'heuristic gap to ILP (%)', 0, 1, clusters.map((c) => ({ label: c, color: clusterColor.get(c)! }))));
     parts.push('<table><tr><th class="l">case</th><th>heuristic ms</th><th>ILP ms</th><th>gap</th><th>linear gap</th><th class="l">ILP status</th><th>ILP bound gap</th></tr>');
     for (const r of gapCases) {
       const s = r.summary!;

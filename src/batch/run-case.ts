@@ -1,7 +1,7 @@
 import { DEFAULT_OPTIONS } from '../plan/options';
 import { MosaicError, type ErrorCode } from '../errors';
 import { compareCase, type CaseReport } from '../plan/compare';
-import { planModel, type PlanningResult } from '../plan/planner';
+import { boundMethod, planModel, type PlanningResult } from '../plan/planner';
 import type { Plan } from '../spec/plan';
 import { loadCluster, loadModel } from '../spec/load';
 import { localCpuCluster } from '../spec/local-cpu';
@@ -175,7 +175,8 @@ function summarizePlanning(shape: Shape, result: PlanningResult): CaseSummary {
           ilp: {
             iterationMs: ilpPlan.prediction.iterationMs,
             provenance: ilpPlan.provenance,
-            status: stats?.status ?? s?.status ?? 'unknown',
+            // The exact search's plan without a throughput ILP answer: its status is how the search stopped.
+            status: stats?.status ?? s?.status ?? boundMethod(result.exact?.stopped),
             ...((stats?.backend ?? s?.backend) ? { backend: stats?.backend ?? s?.backend } : {}),
             provenOptimal,
             ...(gap !== undefined ? { gap } : {}),
