@@ -79,7 +79,7 @@ export type IlpResult =
       /** True when the solver proved its answer optimal for the linear model over the pattern set. */
       readonly provenOptimal: boolean;
     }
-  | { readonly infeasible: string; readonly stats?: IlpStats };
+  | { readonly infeasible: string; readonly stats?: IlpStats; /** The clock, not the model, stopped it: no answer of its own in time. */ readonly timedOut?: true };
 
 const DEFAULT_NEXT_BEST = 2;
 /** Re-solves after a decoded optimum fails the exact memory check. */
@@ -247,7 +247,7 @@ export async function planIlp(perf: PerfModel, options: IlpOptions): Promise<Ilp
       const why = `the throughput ILP found no plan of its own for ${perf.model.name} on ${perf.cluster.name} within ${options.timeLimitSeconds.toFixed(1)} s (${first.status}${first.message ? `: ${first.message}` : ''})`;
       // With a heuristic or baseline plan to fall back on, this is a note, not a failure.
       if (!seedFits) throw new MosaicError('E_TIME_LIMIT', `${why}, and no heuristic or baseline layout fits`);
-      return { infeasible: `${why}; the heuristic's and baselines' plans stand`, stats };
+      return { infeasible: `${why}; the heuristic's and baselines' plans stand`, stats, timedOut: true };
     }
     return { infeasible: seedFits ? `the throughput ILP's answers do not pass the exact memory check (the heuristic's plans do)` : `${perf.model.name} does not fit on ${perf.cluster.name}: neither the ILP's answers nor the heuristic layouts pass the exact memory check`, stats };
   }

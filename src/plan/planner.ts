@@ -42,6 +42,8 @@ export type PlanningResult = {
   readonly lpText?: string;
   /** Why the exact planner found no plan, when the other methods still did. */
   readonly ilpInfeasible?: string;
+  /** The throughput ILP ran out of time before an answer of its own (ilpInfeasible says so in words). */
+  readonly ilpTimedOut?: boolean;
   /** The bound on every plan of the space, as attached to every plan (`Plan.bound`). */
   readonly bound: Omit<PlanningBound, 'gap'>;
   /** The exact search's trials, when it ran. */
@@ -99,6 +101,7 @@ export async function planModel(model: ModelSpec, cluster: ClusterSpec, profile:
   let ilpMs: number | undefined;
   let lpText: string | undefined;
   let ilpInfeasible: string | undefined;
+  let ilpTimedOut = false;
   if (opts.method !== 'baseline') {
     const started = process.hrtime.bigint();
     // The baselines are in the heuristic's search space: it never returns a plan predicted slower than them.
@@ -123,6 +126,7 @@ export async function planModel(model: ModelSpec, cluster: ClusterSpec, profile:
       if ('infeasible' in r) {
         if (plans.length === 0) throw new MosaicError('E_INFEASIBLE', r.infeasible);
         ilpInfeasible = r.infeasible;
+        ilpTimedOut = r.timedOut === true;
       } else {
         const microbatches = model.batch.global / model.batch.micro;
         ilp = {
@@ -157,5 +161,6 @@ export async function planModel(model: ModelSpec, cluster: ClusterSpec, profile:
     ...(ilpMs !== undefined ? { ilpMs } : {}),
     ...(lpText !== undefined ? { lpText } : {}),
     ...(ilpInfeasible !== undefined ? { ilpInfeasible } : {}),
+    ...(ilpTimedOut ? { ilpTimedOut } : {}),
   };
 }
