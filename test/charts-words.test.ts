@@ -133,6 +133,24 @@ describe('one status vocabulary', () => {
     expect(new Set(STATUS_WORDS.map((w) => w.word)).size).to.equal(STATUS_WORDS.length);
   });
 
+  it('train prints about 20 iteration lines whatever --iterations is, every one with --log-every 1', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mosaic-log-'));
+    try {
+      const planFile = path.join(dir, 'p.json');
+      const made = spawnSync(process.execPath, [CLI, 'plan', '-m', 'builtin-mm', '-c', 'local-cpu', '--method', 'baseline', '-o', planFile], { encoding: 'utf8', cwd: ROOT });
+      expect(made.status, made.stderr).to.equal(0);
+      const lines = (r: ReturnType<typeof spawnSync>) => (String(r.stdout).match(/^iter +\d+ /gm) ?? []).map((l) => Number(l.split(/ +/)[1]));
+      const many = spawnSync(process.execPath, [CLI, 'train', '--plan', planFile, '--iterations', '60'], { encoding: 'utf8', cwd: ROOT });
+      expect(many.status, many.stderr).to.equal(0);
+      expect(lines(many)).to.deep.equal([1, 3, 6, 9, 12, 15, 18, 21, 24, 27, 30, 33, 36, 39, 42, 45, 48, 51, 54, 57, 60]);
+      expect(many.stdout).to.match(/mean of 60/);
+      const all = spawnSync(process.execPath, [CLI, 'train', '--plan', planFile, '--iterations', '4', '--log-every', '1'], { encoding: 'utf8', cwd: ROOT });
+      expect(lines(all)).to.deep.equal([1, 2, 3, 4]);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('plan --help lists the words; a plan made at --scale records it', () => {
     const help = spawnSync(process.execPath, [CLI, 'plan', '--help'], { encoding: 'utf8', cwd: ROOT });
     for (const w of STATUS_WORDS) expect(help.stdout).to.include(w.word);
