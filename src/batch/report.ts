@@ -198,7 +198,7 @@ body{font-family:sans-serif;margin:24px;max-width:1200px;color:#222}table{border
       bars: gapCases.filter((r) => r.summary!.model === m).map((r) => ({ label: r.summary!.cluster, value: 100 * r.summary!.heuristicGap!, color: clusterColor.get(r.summary!.cluster)!, title: `${describeCase(r.case)}: gap ${pct(r.summary!.heuristicGap)}` })),
     })).filter((g) => g.bars.length > 0);
     parts.push(groupedBarsSvg(byModel, 'heuristic gap to ILP (%)', 0, 1, clusters.map((c) => ({ label: c, color: clusterColor.get(c)! }))));
-    parts.push('<table><tr><th class="l">case</th><th>heuristic ms</th><th>ILP ms</th><th>gap</th><th>linear gap</th><th class="l">ILP status</th><th>ILP bound gap</th></tr>');
+    parts.push('<table><tr><th class="l">case</th><th>heuristic ms</th><th>ILP ms</th><th>gap</th><th>linear gap</th><th class="l">ILP status</th><th title="the throughput ILP’s answer against its own LP bound, on its linear model (0 when proven)">ILP gap to its LP bound</th></tr>');
     for (const r of gapCases) {
       const s = r.summary!;
       parts.push(`<tr><td class="l">${esc(describeCase(r.case))}</td><td>${fmt(s.heuristic?.iterationMs, 1)}</td><td>${fmt(s.ilp!.iterationMs, 1)}</td><td>${pct(s.heuristicGap)}</td><td>${pct(s.heuristicGapLinear)}</td><td class="l" title="${esc(meaningOf(s.ilp!.status) ?? '')}">${esc(s.ilp!.status)}${s.ilp!.provenOptimal ? ' (proven)' : ''}</td><td>${pct(s.ilp!.gap)}</td></tr>`);

@@ -8,7 +8,7 @@ import { boundTerms } from '../plan/exact/terms';
 import { DEFAULT_MAX_SLOTS, DEFAULT_OPTIONS, SOLVER_NAMES, type SolverName } from '../plan/options';
 import { boundMethod, spaceDescription } from '../plan/planner';
 import { moduleBreakdown } from '../perf/breakdown';
-import { fmtMs, formatModules } from '../report/plan-text';
+import { boundSentence, fmtMs, formatModules } from '../report/plan-text';
 import { writeTrace } from '../report/trace';
 import { checkProfile } from '../perf/calibration';
 import { loadPlan } from '../spec/load-plan';
@@ -38,7 +38,7 @@ Per module: compute is its busiest replica's task time (forward, backward, optim
 its gradient synchronisation (time, bytes each replica sends, link: NVLink inside a node or
 inter-node); activations sent what it sends to consumers on other GPUs; idle the iteration less
 compute and all-reduce. "own bound" is what no split of this plan's layout beats by the rows of
-src/plan/exact/README.md; "space bound" is what no plan of the space beats.
+src/plan/exact/README.md; "no plan in the space simulates faster than" gives the bound over every plan of the space.
 
 Exit codes: 0 ok, 1 internal error, 2 usage or invalid plan (file and problem named).`)
     .action(async (file: string, flags: ScoreFlags) => {
@@ -69,7 +69,7 @@ Exit codes: 0 ok, 1 internal error, 2 usage or invalid plan (file and problem na
         for (const line of formatModules(modules, plan.cluster.device, sim.iterationMs)) out(line);
         out(`  own bound ${fmtMs(own.boundMs)} ms (${own.binding})`);
         if (space) {
-          out(`  space bound ${fmtMs(space.boundMs)} ms: this plan is within ${(100 * space.gap).toFixed(2)}% of every plan in the space (${space.method})`);
+          out(`  ${boundSentence(space.boundMs, space.gap, space.method)}`);
           out(`  space: ${space.space}`);
         }
         if (flags.trace) out(`wrote ${flags.trace} (${traced} events; open it in ui.perfetto.dev or chrome://tracing)`);

@@ -90,11 +90,16 @@ export function formatModules(stages: readonly ModuleStage[], device: string, it
   return lines;
 }
 
+/** The bound over the space and a plan's gap to it, in the one wording `plan`, `score` and `compare` share (src/spec/words.ts: gap). */
+export function boundSentence(boundMs: number, gap: number, method: string): string {
+  return `no plan in the space simulates faster than ${fmtMs(boundMs)} ms: this plan is within ${(100 * gap).toFixed(2)}% of the best possible (${method})`;
+}
+
 /** The bound over the plan space and this plan's proven gap to it, in words. */
 export function formatBound(plan: Plan): string[] {
   const b = plan.bound!;
   return [
-    `  no plan in the space simulates faster than ${fmtMs(b.boundMs)} ms: this plan is within ${(100 * b.gap).toFixed(2)}% of the best possible (${b.method})`,
+    `  ${boundSentence(b.boundMs, b.gap, b.method)}`,
     `  space: ${b.space}`,
   ];
 }
