@@ -1,11 +1,13 @@
 import { Command } from 'commander';
 import { writeFileAtomic } from '../io/atomic-write';
+import { moduleBreakdown } from '../perf/breakdown';
 import { buildPerfModel } from '../perf/perf-model';
 import { simulateIteration } from '../perf/simulate';
 import { formatPlan } from '../report/plan-text';
 import { timelineSvg } from '../report/timeline-svg';
 import { writeTrace } from '../report/trace';
 import { loadPlan } from '../spec/load-plan';
+import type { Plan } from '../spec/plan';
 import { runCommand } from './run-command';
 
 export function showCommand(): Command {
@@ -22,7 +24,15 @@ Examples:
   $ mosaic show plan.json --trace iteration.trace.json   # open in ui.perfetto.dev`)
     .action(async (file: string, flags: { svg?: string; trace?: string; json?: boolean }) => {
       await runCommand(() => {
-        const plan = loadPlan(file);
+        const loaded = loadPlan(file);
+        const withTraffic = (): Plan => {
+          // Plan files from before the per-module communication fields get them from a simulation.
+          if (loaded.prediction.stages.every((s) => s.communication)) return loaded;
+          const perf = buildPerfModel(loaded.model, loaded.cluster, loaded.profile);
+          const stages = moduleBreakdown(perf.order, simulateIteration(perf, loaded.gpus, loaded.replicas), loaded.replicas);
+          return { ...loaded, prediction: { ...loaded.prediction, stages } };
+        };
+        const plan = flags.json ? loaded : withTraffic();
         if (flags.json) process.stdout.write(JSON.stringify(plan, null, 2) + '\n');
         else for (const line of formatPlan(plan)) process.stdout.write(line + '\n');
         if (flags.svg || flags.trace) {
