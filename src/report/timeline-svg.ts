@@ -48,6 +48,18 @@ export function timelineSvg(plan: Plan, sim: Simulation): string {
   }
   body.push(`<line x1="${left}" y1="${axisY}" x2="${left + width}" y2="${axisY}" stroke="#000"/>`);
   body.push(`<text x="${left + width}" y="${axisY + 28}" text-anchor="end">time in the iteration (ms)</text>`);
+  // GPUs with no slot have no lane: say which, so that a plan using part of the cluster reads as such.
+  const idle = plan.gpus.filter((g) => g.slots.length === 0).map((g) => g.id);
+  if (idle.length > 0) {
+    const ranges: string[] = [];
+    for (let i = 0; i < idle.length; i++) {
+      let j = i;
+      while (j + 1 < idle.length && idle[j + 1] === idle[j]! + 1) j++;
+      ranges.push(i === j ? `${idle[i]}` : `${idle[i]}-${idle[j]}`);
+      i = j;
+    }
+    body.push(`<text x="10" y="${axisY + 14}">${esc(fitLabel(`idle GPUs (no lane): ${ranges.join(', ')}`, left - 20, FONT))}</text>`);
+  }
   lanes.forEach((l) => body.push(`<text x="10" y="${row.get(l.id)! + 11}">${esc(fitLabel(l.label, left - 20, FONT))}<title>${esc(l.label)}</title></text>`));
 
   for (const ev of sim.timeline) {
