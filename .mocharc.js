@@ -38,6 +38,8 @@ const TIERS = {
     'fuzz',
     'native-build',
     'output-path',
+    'trace',
+    'charts-words',
     'ilp-planner',
     'planner',
   ],

@@ -265,7 +265,7 @@ describe('mosaic train (CLI)', function () {
   });
 
   it('Ctrl-C (SIGINT) stops cleanly and reports the iterations that ran', async () => {
-    const child = spawn(process.execPath, [CLI, 'train', '--plan', planFile, '--iterations', '100000'], { cwd: ROOT });
+    const child = spawn(process.execPath, [CLI, 'train', '--plan', planFile, '--iterations', '100000', '--log-every', '1'], { cwd: ROOT });
     let stdout = '';
     let sent = false;
     child.stdout.on('data', (d: Buffer) => {

@@ -57,7 +57,8 @@ describe('planner', () => {
             return;
           }
           for (const plan of result.plans) expect(validatePlan(plan), plan.provenance).to.deep.equal([]);
-          const heuristic = result.plans.find((p) => p.provenance.startsWith('heuristic:'))!;
+          const heuristic = result.heuristic!;
+          expect(heuristic.provenance).to.match(/^(heuristic|baseline):/);
           const baselines = result.baselines.filter((b): b is { name: 'sequential'; plan: Plan } => 'plan' in b).map((b) => b.plan.prediction.iterationMs);
           expect(heuristic.prediction.iterationMs).to.be.at.most(Math.min(...baselines) * (1 + 1e-9));
           expect(heuristic.prediction.iterationMs).to.be.at.least(heuristic.prediction.lowerBoundMs);
@@ -88,7 +89,8 @@ describe('where colocation pays', () => {
     const wide = explicitModule('wide', 1e6, 4e11, ['narrow']);
     const model = tinyModel([narrow, wide], { batch: { global: 32, micro: 4 } });
     const result = await planModel(model, tinyCluster({ gpusPerNode: 2 }), undefined, { method: 'all' });
-    const heuristic = result.plans.find((p) => p.provenance.startsWith('heuristic:'))!;
+    const heuristic = result.heuristic!;
+    expect(heuristic.provenance).to.match(/^heuristic:/);
     const baselines = result.plans.filter((p) => p.provenance.startsWith('baseline:'));
     for (const b of baselines) expect(heuristic.prediction.iterationMs).to.be.below(b.prediction.iterationMs * 0.9);
     expect(heuristic.gpus.some((g) => g.slots.length >= 2)).to.equal(true);

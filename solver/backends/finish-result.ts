@@ -48,7 +48,7 @@ export function finishWithValues(raw: RawAnswer): SolveResult {
   const bound = solverBound === undefined ? undefined : raw.model.sense === 'max' ? Math.max(solverBound, objective) : Math.min(solverBound, objective);
   const withBound = bound === undefined ? {} : { bound, gap: relativeGap(objective, bound) };
   if (raw.stoppedByTime) {
-    return { backend: raw.backend, status: 'timeLimit', objective, ...withBound, values, solveMs: raw.solveMs, message: 'time limit reached; values are the incumbent' };
+    return { backend: raw.backend, status: 'timeLimit', objective, ...withBound, values, solveMs: raw.solveMs, message: 'time limit reached; the values are the best solution found so far' };
   }
   if (raw.provenOptimal) {
     if (bound !== undefined) return { backend: raw.backend, status: 'optimal', objective, ...withBound, values, solveMs: raw.solveMs };

@@ -1,11 +1,12 @@
 import { DEFAULT_OPTIONS } from '../plan/options';
 import * as path from 'path';
 import { writeFileAtomic } from '../io/atomic-write';
+import { esc, fitLabel, niceTicks, textWidth, tickLabel } from '../util/chart';
+import { meaningOf } from '../spec/words';
 import { describeCase, type BatchCase } from './manifest';
 import type { BatchState, CaseResult } from './store';
 
 const PALETTE = ['#4e79a7', '#f28e2b', '#59a14f', '#e15759', '#76b7b2', '#edc948', '#b07aa1', '#ff9da7', '#9c755f', '#bab0ac'];
-const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 const batchText = (c: BatchCase): string => (c.batch ? `${c.batch.global}/${c.batch.micro}` : 'model default');
 
 /** Results in the manifest's order (batch.json), whatever order the workers finished them in. */
@@ -66,32 +67,52 @@ export function summaryCsv(results: readonly CaseResult[]): string {
 
 type Bar = { label: string; value: number; color: string; title: string };
 
-/** Vertical grouped bars: groups along x, one bar per series in each group; a dashed line at `ref`. */
-function groupedBarsSvg(groups: readonly { name: string; bars: readonly Bar[] }[], yLabel: string, ref?: number, legend: readonly { label: string; color: string }[] = []): string {
-  const barW = 14, groupGap = 24, left = 60, top = 20, h = 220;
+/**
+ * Vertical grouped bars: groups along x, one bar per series in each group. Bars grow from `base` (up
+ * above it, down below it: 1 for speedups, 0 for gaps), the axis spans the data and the base with
+ * round ticks, and the base is drawn as a dashed line. Labels are cut with an ellipsis to their room.
+ */
+function groupedBarsSvg(groups: readonly { name: string; bars: readonly Bar[] }[], yLabel: string, base: number, minSpan: number, legend: readonly { label: string; color: string }[] = []): string {
+  const barW = 14, groupGap = 24, left = 70, top = 20, h = 220, labelRoom = 95;
   const width = left + groups.reduce((a, g) => a + Math.max(1, g.bars.length) * barW + groupGap, 0) + 20;
-  const max = Math.max(ref ?? 0, ...groups.flatMap((g) => g.bars.map((b) => b.value)), 1e-9) * 1.1;
-  const y = (v: number) => top + h - (v / max) * h;
-  const out: string[] = [`<svg xmlns="http://www.w3.org/2000/svg" width="${Math.max(width, 320, left + legend.length * 130 + 20)}" height="${top + h + 110}" font-family="sans-serif" font-size="11">`];
-  for (let i = 0; i <= 4; i++) {
-    const v = (max * i) / 4;
-    out.push(`<line x1="${left}" x2="${width - 10}" y1="${y(v)}" y2="${y(v)}" stroke="#eee"/><text x="${left - 4}" y="${y(v) + 4}" text-anchor="end">${v.toFixed(2)}</text>`);
+  const values = groups.flatMap((g) => g.bars.map((b) => b.value));
+  // The axis spans the data and the base, and at least `minSpan` (so that equal values do not blow up the scale).
+  let dataLo = Math.min(base, ...values), dataHi = Math.max(base, ...values);
+  if (dataHi - dataLo < minSpan) {
+    const grow = minSpan - (dataHi - dataLo);
+    const below = dataLo < base ? grow / 2 : 0;
+    dataLo -= below;
+    dataHi += grow - below;
   }
+  const pad = (dataHi - dataLo) * 0.08;
+  const { step, ticks } = niceTicks(dataLo - (dataLo < base ? pad : 0), dataHi + pad, 5);
+  const lo = Math.min(ticks[0]!, dataLo), hi = Math.max(ticks[ticks.length - 1]!, dataHi + pad);
+  const y = (v: number) => top + h - ((v - lo) / (hi - lo)) * h;
+  const legendW = legend.reduce((a, l) => a + 24 + textWidth(l.label, 11), 0);
+  const svgW = Math.max(width, 320, left + legendW + 20);
+  const out: string[] = [`<svg xmlns="http://www.w3.org/2000/svg" width="${svgW}" height="${top + h + labelRoom + 40}" font-family="sans-serif" font-size="11">`];
+  for (const v of ticks) out.push(`<line x1="${left}" x2="${width - 10}" y1="${y(v).toFixed(1)}" y2="${y(v).toFixed(1)}" stroke="#eee"/><text x="${left - 4}" y="${(y(v) + 4).toFixed(1)}" text-anchor="end">${tickLabel(v, step)}</text>`);
   out.push(`<text x="12" y="${top + h / 2}" transform="rotate(-90 12 ${top + h / 2})" text-anchor="middle">${esc(yLabel)}</text>`);
   let x = left + 8;
   for (const g of groups) {
     const gx = x;
     for (const b of g.bars) {
-      out.push(`<rect x="${x}" y="${y(b.value).toFixed(1)}" width="${barW - 2}" height="${(top + h - y(b.value)).toFixed(1)}" fill="${b.color}"><title>${esc(b.title)}</title></rect>`);
+      const y0 = y(Math.max(b.value, base)), y1 = y(Math.min(b.value, base));
+      out.push(`<rect x="${x}" y="${y0.toFixed(1)}" width="${barW - 2}" height="${Math.max(1, y1 - y0).toFixed(1)}" fill="${b.color}"><title>${esc(b.title)}</title></rect>`);
       x += barW;
     }
     const cx = (gx + x) / 2;
-    out.push(`<text x="${cx}" y="${top + h + 12}" text-anchor="end" transform="rotate(-35 ${cx} ${top + h + 12})">${esc(g.name)}</text>`);
+    // Rotated 35°: a label of width w drops w·sin 35° below the axis, within labelRoom.
+    out.push(`<text x="${cx}" y="${top + h + 12}" text-anchor="end" transform="rotate(-35 ${cx} ${top + h + 12})">${esc(fitLabel(g.name, (labelRoom - 12) / Math.sin((35 * Math.PI) / 180), 11))}<title>${esc(g.name)}</title></text>`);
     x += groupGap;
   }
-  if (ref !== undefined) out.push(`<line x1="${left}" x2="${width - 10}" y1="${y(ref)}" y2="${y(ref)}" stroke="#000" stroke-dasharray="4 3"/>`);
-  out.push(`<line x1="${left}" x2="${left}" y1="${top}" y2="${top + h}" stroke="#000"/><line x1="${left}" x2="${width - 10}" y1="${top + h}" y2="${top + h}" stroke="#000"/>`);
-  legend.forEach((l, i) => out.push(`<rect x="${left + i * 130}" y="${top + h + 90}" width="10" height="10" fill="${l.color}"/><text x="${left + 14 + i * 130}" y="${top + h + 99}">${esc(l.label)}</text>`));
+  out.push(`<line x1="${left}" x2="${width - 10}" y1="${y(base).toFixed(1)}" y2="${y(base).toFixed(1)}" stroke="#000" stroke-dasharray="4 3"/>`);
+  out.push(`<line x1="${left}" x2="${left}" y1="${top}" y2="${top + h}" stroke="#000"/>`);
+  let lx = left;
+  for (const l of legend) {
+    out.push(`<rect x="${lx}" y="${top + h + labelRoom + 10}" width="10" height="10" fill="${l.color}"/><text x="${lx + 14}" y="${top + h + labelRoom + 19}">${esc(l.label)}</text>`);
+    lx += 24 + textWidth(l.label, 11);
+  }
   out.push('</svg>');
   return out.join('');
 }
@@ -140,7 +161,7 @@ body{font-family:sans-serif;margin:24px;max-width:1200px;color:#222}table{border
   parts.push(`<p>${results.length} case(s) with results: <b>${ok.length} ok</b>, <b>${failed.length} failed</b>${missing > 0 ? `; ${missing} of the manifest's ${state.cases.length} cases have no result here${state.shard ? ' (other shards, or not run yet)' : ' (not run yet)'}` : ''}.</p>`);
 
   // 1. Speedup over the best baseline, per model and cluster.
-  parts.push('<h2>Speedup over the best baseline</h2><p class="muted">Best plan of each case (iteration time of the best temporal-multiplexing baseline ÷ the best plan’s). Cells list each batch setting (global/micro) and method; the chart shows the highest per model and cluster. The dashed line is 1× (no gain).</p>');
+  parts.push('<h2>Speedup over the best baseline</h2><p class="muted">Best plan of each case (iteration time of the best temporal-multiplexing baseline ÷ the best plan’s). Cells list each batch setting (global/micro) and method; the chart shows the highest per model and cluster. Bars start at the dashed line, 1× (no gain): up is faster than the baseline, down slower; the axis spans the data, so small gains are visible.</p>');
   const speedCases = ok.filter((r) => r.summary!.speedupOverBestBaseline !== undefined);
   if (speedCases.length === 0) parts.push('<p>No case with a fitting baseline.</p>');
   else {
@@ -153,7 +174,9 @@ body{font-family:sans-serif;margin:24px;max-width:1200px;color:#222}table{border
         return [{ label: c, value: best.summary!.speedupOverBestBaseline!, color: clusterColor.get(c)!, title: `${m} on ${c}: ${best.summary!.speedupOverBestBaseline!.toFixed(3)}× over ${best.summary!.bestBaseline?.name} (${describeCase(best.case)})` }];
       }),
     }));
-    parts.push(groupedBarsSvg(groups, 'speedup over best baseline (×)', 1, clusters.map((c) => ({ label: c, color: clusterColor.get(c)! }))));
+    const even = speedCases.filter((r) => Math.abs(r.summary!.speedupOverBestBaseline! - 1) < 5e-4).length;
+    if (even > 0) parts.push(`<p>${even} of ${speedCases.length} case(s) gain nothing over the best baseline (1.000×): there the best plan is the baseline’s layout, or no faster than it. Their bars are flat on the dashed line.</p>`);
+    parts.push(groupedBarsSvg(groups, 'speedup over best baseline (×)', 1, 0.1, clusters.map((c) => ({ label: c, color: clusterColor.get(c)! }))));
     parts.push('<table><tr><th class="l">model</th>' + clusters.map((c) => `<th>${esc(c)}</th>`).join('') + '</tr>');
     for (const m of models) {
       parts.push(`<tr><td class="l">${esc(m)}</td>` + clusters.map((c) => {
@@ -165,19 +188,20 @@ body{font-family:sans-serif;margin:24px;max-width:1200px;color:#222}table{border
   }
 
   // 2. Heuristic gap to the optimal distribution.
-  parts.push('<h2>Heuristic gap to the optimal distribution</h2><p class="muted">Cases that ran both the heuristic and the ILP (methods compare and all): heuristic iteration time ÷ the ILP plan’s − 1, on the simulator. “proven” when the solver proved its answer optimal within the time limit.</p>');
+  parts.push('<h2>Heuristic gap to the optimal distribution</h2><p class="muted">Cases that ran both the heuristic and the ILP (methods compare and all). The chart shows the <b>simulated gap</b>; below 0 the heuristic’s plan simulated faster than the ILP’s.</p>');
+  parts.push(`<p><b>Simulated gap</b>: the heuristic plan’s iteration time ÷ the ILP plan’s − 1, both times from the simulator (pipeline fill and drain, waits between modules, transfers, gradient all-reduce, optimizer step): what you would see when training. <b>Linear gap</b>: the same ratio on the ILP’s own linear model, which counts only each module’s steady compute rate on its quotas and leaves out fill, waits and communication. The two differ: when the iteration is dominated by what the linear model leaves out (a long all-reduce, the pipeline fill), a heuristic plan that is 10% slower on the linear model can simulate exactly as fast (simulated gap 0%), and the reverse. Trust the simulated gap; the linear gap says how far the ILP’s objective is from the simulator. “proven” in the ILP status column: ${esc(meaningOf('proven')!)}.</p>`);
   const gapCases = ok.filter((r) => r.summary!.heuristicGap !== undefined && r.summary!.ilp);
   if (gapCases.length === 0) parts.push('<p>No case ran both the heuristic and the ILP.</p>');
   else {
     const byModel = models.map((m) => ({
       name: m,
-      bars: gapCases.filter((r) => r.summary!.model === m).map((r) => ({ label: r.summary!.cluster, value: Math.max(0, 100 * r.summary!.heuristicGap!), color: clusterColor.get(r.summary!.cluster)!, title: `${describeCase(r.case)}: gap ${pct(r.summary!.heuristicGap)}` })),
+      bars: gapCases.filter((r) => r.summary!.model === m).map((r) => ({ label: r.summary!.cluster, value: 100 * r.summary!.heuristicGap!, color: clusterColor.get(r.summary!.cluster)!, title: `${describeCase(r.case)}: gap ${pct(r.summary!.heuristicGap)}` })),
     })).filter((g) => g.bars.length > 0);
-    parts.push(groupedBarsSvg(byModel, 'heuristic gap to ILP (%)', undefined, clusters.map((c) => ({ label: c, color: clusterColor.get(c)! }))));
-    parts.push('<table><tr><th class="l">case</th><th>heuristic ms</th><th>ILP ms</th><th>gap</th><th>linear gap</th><th class="l">ILP status</th><th>ILP bound gap</th></tr>');
+    parts.push(groupedBarsSvg(byModel, 'heuristic gap to ILP (%)', 0, 1, clusters.map((c) => ({ label: c, color: clusterColor.get(c)! }))));
+    parts.push('<table><tr><th class="l">case</th><th>heuristic ms</th><th>ILP ms</th><th>gap</th><th>linear gap</th><th class="l">ILP status</th><th title="the throughput ILP’s answer against its own LP bound, on its linear model (0 when proven)">ILP gap to its LP bound</th></tr>');
     for (const r of gapCases) {
       const s = r.summary!;
-      parts.push(`<tr><td class="l">${esc(describeCase(r.case))}</td><td>${fmt(s.heuristic?.iterationMs, 1)}</td><td>${fmt(s.ilp!.iterationMs, 1)}</td><td>${pct(s.heuristicGap)}</td><td>${pct(s.heuristicGapLinear)}</td><td class="l">${esc(s.ilp!.status)}${s.ilp!.provenOptimal ? ' (proven)' : ''}</td><td>${pct(s.ilp!.gap)}</td></tr>`);
+      parts.push(`<tr><td class="l">${esc(describeCase(r.case))}</td><td>${fmt(s.heuristic?.iterationMs, 1)}</td><td>${fmt(s.ilp!.iterationMs, 1)}</td><td>${pct(s.heuristicGap)}</td><td>${pct(s.heuristicGapLinear)}</td><td class="l" title="${esc(meaningOf(s.ilp!.status) ?? '')}">${esc(s.ilp!.status)}${s.ilp!.provenOptimal ? ' (proven)' : ''}</td><td>${pct(s.ilp!.gap)}</td></tr>`);
     }
     parts.push('</table>');
   }

@@ -1,7 +1,7 @@
 import { DEFAULT_OPTIONS } from '../plan/options';
 import { MosaicError, type ErrorCode } from '../errors';
 import { compareCase, type CaseReport } from '../plan/compare';
-import { planModel, type PlanningResult } from '../plan/planner';
+import { boundMethod, planModel, type PlanningResult } from '../plan/planner';
 import type { Plan } from '../spec/plan';
 import { loadCluster, loadModel } from '../spec/load';
 import { localCpuCluster } from '../spec/local-cpu';
@@ -114,7 +114,7 @@ type Shape = Pick<CaseSummary, 'model' | 'cluster' | 'gpus' | 'globalBatch' | 'm
 function summarizeCompare(shape: Shape, r: Extract<CaseReport, { fits: true }>): CaseSummary {
   const useIlp = r.ilp.iterationMs <= r.heuristic.iterationMs;
   const bestMs = useIlp ? r.ilp.iterationMs : r.heuristic.iterationMs;
-  const heuristicProvenance = `heuristic:${r.heuristic.name ?? 'best'}`;
+  const heuristicProvenance = r.heuristic.provenance;
   const gap = r.ilp.provenOptimal ? 0 : r.ilp.lpBoundMs !== undefined && r.ilp.linearMs !== undefined ? Math.max(0, 1 - r.ilp.lpBoundMs / r.ilp.linearMs) : undefined;
   const baselines: Record<string, number | null> = r.bestBaseline ? { [r.bestBaseline.name]: r.bestBaseline.iterationMs } : {};
   return {
@@ -175,7 +175,8 @@ function summarizePlanning(shape: Shape, result: PlanningResult): CaseSummary {
           ilp: {
             iterationMs: ilpPlan.prediction.iterationMs,
             provenance: ilpPlan.provenance,
-            status: stats?.status ?? s?.status ?? 'unknown',
+            // The exact search's plan without a throughput ILP answer: its status is how the search stopped.
+            status: stats?.status ?? s?.status ?? boundMethod(result.exact?.stopped),
             ...((stats?.backend ?? s?.backend) ? { backend: stats?.backend ?? s?.backend } : {}),
             provenOptimal,
             ...(gap !== undefined ? { gap } : {}),

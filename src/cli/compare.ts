@@ -3,9 +3,10 @@ import { readJsonFile } from '../spec/json-file';
 import { EXIT_CODES, MosaicError } from '../errors';
 import { compareCase, type CaseReport, type SuiteCase } from '../plan/compare';
 import { DEFAULT_OPTIONS, SOLVER_NAMES, type SolverName } from '../plan/options';
-import { fmtMs } from '../report/plan-text';
+import { boundSentence, fmtMs, formatModules } from '../report/plan-text';
 import { startTicker } from '../report/ticker';
 import { bundledNames } from '../spec/resolve';
+import { meaningOf } from '../spec/words';
 import { oneOf, positiveInteger, timeLimit } from './options';
 import { runCommand } from './run-command';
 
@@ -45,13 +46,14 @@ function printCase(r: CaseReport): void {
     return;
   }
   if (r.bestBaseline) out(`  best baseline   ${r.bestBaseline.name.padEnd(10)} ${fmtMs(r.bestBaseline.iterationMs).padStart(10)} ms`);
-  out(`  heuristic                  ${fmtMs(r.heuristic.iterationMs).padStart(10)} ms   linear ${fmtMs(r.heuristic.linearMs)} ms   ${r.heuristic.planningMs.toFixed(0)} ms to plan`);
+  out(`  ${`heuristic (${r.heuristic.provenance})`.padEnd(26)} ${fmtMs(r.heuristic.iterationMs).padStart(10)} ms   linear ${fmtMs(r.heuristic.linearMs)} ms   ${r.heuristic.planningMs.toFixed(0)} ms to plan`);
   out(`  throughput ILP`.padEnd(28) + `${fmtMs(r.ilp.iterationMs).padStart(10)} ms   linear ${r.ilp.linearMs !== undefined ? fmtMs(r.ilp.linearMs) : '-'} ms   LP bound ${r.ilp.lpBoundMs !== undefined ? fmtMs(r.ilp.lpBoundMs) : '-'} ms`);
   out(`  final plan (${r.best.provenance})`.padEnd(28) + `${fmtMs(r.best.iterationMs).padStart(10)} ms`);
-  out(`  bound over the space       ${fmtMs(r.lowerBoundMs).padStart(10)} ms   final plan within ${pct(r.best.gap)} of every plan (${r.best.boundMethod})`);
-  if (r.speedupOverBaseline) out(`  speedup over ${r.bestBaseline!.name}: heuristic ${r.speedupOverBaseline.heuristic.toFixed(3)}×, ILP ${r.speedupOverBaseline.ilp.toFixed(3)}×`);
-  out(`  heuristic gap to the ILP: simulated ${pct(r.heuristicGap.simulated)}, linear ${r.heuristicGap.linear !== undefined ? pct(r.heuristicGap.linear) : '-'}`);
-  out(`  solver ${r.ilp.backend}: ${r.ilp.status}${r.ilp.provenOptimal ? ' (its linear objective solved to optimality)' : ' (its linear objective not solved to optimality)'}, first solve ${r.ilp.solveMs.toFixed(0)} ms, all solves ${r.ilp.totalSolveMs.toFixed(0)} ms, ILP planning ${r.ilp.planningMs.toFixed(0)} ms; ${r.ilp.patterns} patterns, ${r.ilp.variables} variables, ${r.ilp.rows} rows`);
+  for (const line of formatModules(r.best.modules, r.device, r.best.iterationMs)) out(`  ${line}`);
+  out(`  ${boundSentence(r.lowerBoundMs, r.best.gap, r.best.boundMethod).replace('this plan', 'the final plan')}`);
+  if (r.speedupOverBaseline) out(`  speedup over ${r.bestBaseline!.name}: heuristic ${r.speedupOverBaseline.heuristic.toFixed(3)}×, throughput ILP ${r.speedupOverBaseline.ilp.toFixed(3)}×, final plan ${(r.bestBaseline!.iterationMs / r.best.iterationMs).toFixed(3)}×`);
+  out(`  heuristic gap to the throughput ILP (simulated gap; linear gap: on the ILP's linear model): simulated ${pct(r.heuristicGap.simulated)}, linear ${r.heuristicGap.linear !== undefined ? pct(r.heuristicGap.linear) : '-'}`);
+  out(`  solver ${r.ilp.backend}: ${r.ilp.status}${r.ilp.provenOptimal ? ' (proven: its linear objective solved to optimality)' : ` (not proven: ${meaningOf(r.ilp.status)})`}, first solve ${r.ilp.solveMs.toFixed(0)} ms, all solves ${r.ilp.totalSolveMs.toFixed(0)} ms, ILP planning ${r.ilp.planningMs.toFixed(0)} ms; ${r.ilp.patterns} patterns, ${r.ilp.variables} variables, ${r.ilp.rows} rows`);
   for (const n of r.ilp.notes) out(`  note: ${n}`);
 }
 

@@ -2,12 +2,14 @@ import { Command } from 'commander';
 import { MosaicError } from '../errors';
 import { writeFileAtomic } from '../io/atomic-write';
 import { checkOutputFile } from '../io/output-path';
-import { planModel, type PlanningResult } from '../plan/planner';
+import { boundMethod, planModel, type PlanningResult } from '../plan/planner';
 import { scaleModel } from '../engine/program';
 import { checkProfile } from '../perf/calibration';
 import { DEFAULT_OPTIONS, SOLVER_NAMES, type Method, type SolverName } from '../plan/options';
 import { fmtMs, formatPlan } from '../report/plan-text';
 import { startTicker } from '../report/ticker';
+import { meaningOf, statusGlossary } from '../spec/words';
+import { writeTrace } from '../report/trace';
 import type { Plan } from '../spec/plan';
 import { bundledNames, resolveCluster, resolveModel, resolveProfile, withBatch } from '../spec/resolve';
 import { oneOf, positiveInteger, timeLimit } from './options';
@@ -24,6 +26,7 @@ type PlanFlags = {
   microBatch?: number;
   output?: string;
   dumpLp?: string;
+  trace?: string;
   scale?: number;
   json?: boolean;
 };
@@ -53,8 +56,10 @@ function toJson(result: PlanningResult) {
     perfSource: result.perf.source,
     lowerBoundMs: best.prediction.lowerBoundMs,
     bound: { ...result.bound, gap: best.bound?.gap },
-    exact: result.exact ? { patterns: result.exact.patterns, explicitModules: result.exact.explicit, stopped: result.exact.stopped, trials: result.exact.trials } : undefined,
+    exact: result.exact ? { patterns: result.exact.patterns, explicitModules: result.exact.explicit, stopped: boundMethod(result.exact.stopped), trials: result.exact.trials } : undefined,
     heuristicPlanningMs: result.heuristicMs,
+    /** The heuristic planner's pick, under its true origin (a baseline:<name> when it found nothing faster). */
+    heuristic: result.heuristic ? planSummary(result.heuristic) : undefined,
     ilp: result.ilp
       ? {
           provenOptimal: result.ilp.provenOptimal,
@@ -82,7 +87,7 @@ function toJson(result: PlanningResult) {
 function printText(result: PlanningResult): void {
   const out = (s = '') => process.stdout.write(s + '\n');
   const best = result.best;
-  const heuristic = result.plans.find((p) => p.provenance.startsWith('heuristic:'));
+  const heuristic = result.heuristic;
   out(`Mosaic plan for ${best.model.name} on ${best.cluster.name}`);
   out(`performance model: ${result.perf.source}${result.perf.source === 'analytic' ? ' (from the GPU spec; pass --profile to calibrate)' : ' (fitted to the profile)'}`);
   out();
@@ -95,20 +100,23 @@ function printText(result: PlanningResult): void {
       out(`  baseline ${b.name.padEnd(11)} ${fmtMs(b.plan.prediction.iterationMs).padStart(9)} ms   best plan is ${ratio.toFixed(3)}× faster`);
     } else out(`  baseline ${b.name.padEnd(11)} does not fit: ${b.reason}`);
   }
+  if (heuristic === best && heuristic.provenance.startsWith('baseline:')) out(`  heuristic (found nothing faster than ${heuristic.provenance})`);
   if (heuristic && heuristic !== best) {
-    out(`  ${heuristic.provenance} ${fmtMs(heuristic.prediction.iterationMs)} ms   best plan is ${(heuristic.prediction.iterationMs / best.prediction.iterationMs).toFixed(3)}× faster`);
+    const found = heuristic.provenance.startsWith('baseline:') ? `heuristic (found nothing faster than ${heuristic.provenance})` : `${heuristic.provenance}`;
+    out(`  ${found} ${fmtMs(heuristic.prediction.iterationMs)} ms   best plan is ${(heuristic.prediction.iterationMs / best.prediction.iterationMs).toFixed(3)}× faster`);
   }
   if (result.heuristicMs !== undefined) out(`  heuristic planning took ${result.heuristicMs.toFixed(0)} ms`);
   if (result.ilp) {
     const s = result.ilp.stats;
-    const proof = result.ilp.provenOptimal ? 'its linear throughput objective solved to optimality' : `its linear throughput objective not solved to optimality (${s.status})`;
+    const proof = result.ilp.provenOptimal ? 'proven (its linear throughput model solved to optimality)' : `not proven (${s.status}: ${meaningOf(s.status)})`;
     out(`  throughput ILP (${s.backend}): ${proof} over ${s.patterns} GPU patterns; simulated ${fmtMs(result.ilp.plan.prediction.iterationMs)} ms; ${result.ilpMs !== undefined ? result.ilpMs.toFixed(0) : '-'} ms`);
     for (const n of s.notes) out(`    note: ${n}`);
   }
+  if (result.ilpInfeasible) out(`  throughput ILP: ${result.ilpInfeasible}`);
   if (result.exact) {
     const e = result.exact;
     const proven = e.trials.filter((t) => t.outcome === 'infeasible').length;
-    out(`  exact search: ${e.trials.length} trial times over ${e.patterns} GPU patterns, ${proven} proven infeasible; stopped: ${e.stopped}`);
+    out(`  exact search: ${e.trials.length} trial times over ${e.patterns} GPU patterns, ${proven} proven infeasible; ${boundMethod(e.stopped)}`);
   }
 }
 
@@ -126,6 +134,7 @@ export function planCommand(): Command {
     .option('--micro-batch <n>', "override the model's micro-batch", positiveInteger('--micro-batch'))
     .option('--scale <s>', 'plan the model shrunk by s in (0, 1] as `mosaic profile`/`train` replay it (widths, tokens, layers), e.g. a 7B model on local-cpu', scaleOption)
     .option('-o, --output <file>', 'write the best plan as JSON (atomically) for `mosaic show` and `mosaic train`')
+    .option('--trace <file>', 'write the simulated iteration as a Chrome/Perfetto trace (JSON; open in ui.perfetto.dev or chrome://tracing): one process per GPU, one thread per slot, compute and communication as separate categories')
     .option('--json', 'print a machine-readable report instead of text')
     .addHelpText(
       'after',
@@ -135,11 +144,15 @@ Examples:
   $ mosaic plan -m datasets/models/qwen2-vl-7b.json -c h100-4x8 --method all --json
   $ mosaic plan -m internvl-chat-v1.5 -c a100-1x8 -o plan.json && mosaic show plan.json --svg timeline.svg
   $ mosaic plan -m imagebind-llm -c h100-4x8 --method ilp --solver jslp --time-limit 30 --dump-lp model.lp
+  $ mosaic plan -m imagebind-llm -c h100-4x8 --trace iteration.trace.json
   $ mosaic plan -m llava-1.5-7b -c local-cpu --scale 0.015625 -o cpu-plan.json && mosaic train --plan cpu-plan.json
 
 Methods: baseline = temporal multiplexing (sequential, exclusive GPU split); heuristic = greedy colocation,
 quota water-filling, local search (milliseconds to seconds); ilp = exact over GPU patterns × quota levels,
 seeded and bounded by the heuristic, with the next-best solutions re-scored by the simulator; all = every one.
+
+Words in the output (one vocabulary for text, --json, plan files and batch reports):
+${statusGlossary().join('\n')}
 
 Exit codes: 0 ok, 1 internal error, 2 usage or invalid input, 3 no plan fits (the reason is printed).`,
     )
@@ -162,11 +175,15 @@ Exit codes: 0 ok, 1 internal error, 2 usage or invalid input, 3 no plan fits (th
           ticker?.stop();
         }
         if (flags.dumpLp !== undefined && result.lpText !== undefined) writeFileAtomic(flags.dumpLp, result.lpText);
+        // The plan says which scale it was made at, so that a replay reports it truthfully.
+        if (flags.scale !== undefined && flags.scale !== 1) result = { ...result, best: { ...result.best, scale: flags.scale } };
         if (flags.output !== undefined) writeFileAtomic(flags.output, JSON.stringify(result.best, null, 2) + '\n');
+        const traced = flags.trace !== undefined ? writeTrace(flags.trace, result.best) : 0;
         if (flags.json) process.stdout.write(JSON.stringify(toJson(result), null, 2) + '\n');
         else {
           printText(result);
           if (flags.output) process.stdout.write(`\nwrote ${flags.output}\n`);
+          if (flags.trace) process.stdout.write(`wrote ${flags.trace} (${traced} events; open it in ui.perfetto.dev or chrome://tracing)\n`);
         }
       }, flags.json);
     });

@@ -6,15 +6,17 @@ import { planLowerBound } from '../plan/exact/plan-bound';
 import { exactSearch } from '../plan/exact/search';
 import { boundTerms } from '../plan/exact/terms';
 import { DEFAULT_MAX_SLOTS, DEFAULT_OPTIONS, SOLVER_NAMES, type SolverName } from '../plan/options';
-import { spaceDescription } from '../plan/planner';
-import { fmtMs } from '../report/plan-text';
+import { boundMethod, spaceDescription } from '../plan/planner';
+import { moduleBreakdown } from '../perf/breakdown';
+import { boundSentence, fmtMs, formatModules } from '../report/plan-text';
+import { writeTrace } from '../report/trace';
 import { checkProfile } from '../perf/calibration';
 import { loadPlan } from '../plan/load-plan';
 import { resolveProfile } from '../spec/resolve';
 import { oneOf, timeLimit } from './options';
 import { runCommand } from './run-command';
 
-type ScoreFlags = { profile?: string; json?: boolean; timeLimit: number; solver: SolverName; bound: boolean };
+type ScoreFlags = { profile?: string; trace?: string; json?: boolean; timeLimit: number; solver: SolverName; bound: boolean };
 
 export function scoreCommand(): Command {
   return new Command('score')
@@ -24,6 +26,7 @@ export function scoreCommand(): Command {
     .option('--time-limit <seconds>', 'time limit for the exact search that proves the bound over the space', timeLimit('--time-limit'), DEFAULT_OPTIONS.timeLimitSeconds)
     .option('--solver <name>', 'MILP backend for the bound: highs | glpk | jslp', oneOf('--solver', SOLVER_NAMES), DEFAULT_OPTIONS.solver)
     .option('--no-bound', 'skip the exact search: report only this plan\'s own lower bound')
+    .option('--trace <file>', 'write the simulated iteration as a Chrome/Perfetto trace (JSON; open in ui.perfetto.dev or chrome://tracing): one process per GPU, one thread per slot, compute and communication as separate categories')
     .option('--json', 'print a machine-readable report')
     .addHelpText('after', `
 Examples:
@@ -31,9 +34,11 @@ Examples:
   $ mosaic score plan.json --json
   $ mosaic score plan.json --no-bound
 
-Per module: compute is its busiest replica's task time, communication its gradient sync, idle the rest of
-the iteration. "own bound" is what no split of this plan's layout beats by the rows of
-src/plan/exact/README.md; "space bound" is what no plan of the space beats.
+Per module: compute is its busiest replica's task time (forward, backward, optimizer step); all-reduce
+its gradient synchronisation (time, bytes each replica sends, link: NVLink inside a node or
+inter-node); activations sent what it sends to consumers on other GPUs; idle the iteration less
+compute and all-reduce. "own bound" is what no split of this plan's layout beats by the rows of
+src/plan/exact/README.md; "no plan in the space simulates faster than" gives the bound over every plan of the space.
 
 Exit codes: 0 ok, 1 internal error, 2 usage or invalid plan (file and problem named).`)
     .action(async (file: string, flags: ScoreFlags) => {
@@ -43,18 +48,15 @@ Exit codes: 0 ok, 1 internal error, 2 usage or invalid plan (file and problem na
         if (flags.profile && profile) checkProfile(plan.model, plan.cluster, profile, flags.profile);
         const perf = buildPerfModel(plan.model, plan.cluster, profile);
         const sim = simulateIteration(perf, plan.gpus, plan.replicas);
+        const traced = flags.trace ? writeTrace(flags.trace, plan, sim) : 0;
         const own = planLowerBound(boundTerms(perf, DEFAULT_MAX_SLOTS), plan.gpus, plan.replicas);
-        const modules = perf.order.map((m) => {
-          const computeMs = sim.moduleBusyMs.get(m) ?? 0;
-          const communicationMs = sim.syncMs.get(m) ?? 0;
-          return { module: m, replicas: plan.replicas.filter((r) => r.module === m).length, computeMs, communicationMs, idleMs: Math.max(0, sim.iterationMs - computeMs - communicationMs) };
-        });
-        let space: { boundMs: number; gap: number; space: string; stopped: string } | undefined;
+        const modules = moduleBreakdown(perf.order, sim, plan.replicas);
+        let space: { boundMs: number; gap: number; space: string; method: string } | undefined;
         if (flags.bound) {
           const maxSlots = Math.max(DEFAULT_MAX_SLOTS, ...plan.gpus.map((g) => g.slots.length));
           if (maxSlots > DEFAULT_MAX_SLOTS) throw new MosaicError('E_INPUT', `${file}: a GPU has ${maxSlots} slots; the bound covers plans with at most ${DEFAULT_MAX_SLOTS} (use --no-bound)`);
           const exact = await exactSearch(perf, sim.iterationMs, { solver: flags.solver, timeLimitMs: flags.timeLimit * 1000 });
-          space = { boundMs: exact.boundMs, gap: Math.max(0, sim.iterationMs / exact.boundMs - 1), space: spaceDescription(perf, DEFAULT_MAX_SLOTS), stopped: exact.stopped };
+          space = { boundMs: exact.boundMs, gap: Math.max(0, sim.iterationMs / exact.boundMs - 1), space: spaceDescription(perf, DEFAULT_MAX_SLOTS), method: boundMethod(exact.stopped) };
         }
         const report = { plan: file, model: plan.model.name, cluster: plan.cluster.name, provenance: plan.provenance, perfSource: perf.source, iterationMs: sim.iterationMs, recordedIterationMs: plan.prediction.iterationMs, ownBound: own, ...(space ? { bound: space } : {}), modules };
         if (flags.json) {
@@ -64,13 +66,13 @@ Exit codes: 0 ok, 1 internal error, 2 usage or invalid plan (file and problem na
         const out = (s = '') => process.stdout.write(s + '\n');
         out(`${file}: ${plan.provenance} plan of ${plan.model.name} on ${plan.cluster.name}, performance model ${perf.source}`);
         out(`  iteration ${fmtMs(sim.iterationMs)} ms${Math.abs(sim.iterationMs - plan.prediction.iterationMs) > 1e-6 * sim.iterationMs ? ` (the file recorded ${fmtMs(plan.prediction.iterationMs)} ms)` : ''}`);
-        out(`  ${'module'.padEnd(16)} ${'replicas'.padStart(8)} ${'compute ms'.padStart(11)} ${'comm ms'.padStart(9)} ${'idle ms'.padStart(9)}`);
-        for (const m of modules) out(`  ${m.module.padEnd(16)} ${String(m.replicas).padStart(8)} ${fmtMs(m.computeMs).padStart(11)} ${fmtMs(m.communicationMs).padStart(9)} ${fmtMs(m.idleMs).padStart(9)}`);
+        for (const line of formatModules(modules, plan.cluster.device, sim.iterationMs)) out(line);
         out(`  own bound ${fmtMs(own.boundMs)} ms (${own.binding})`);
         if (space) {
-          out(`  space bound ${fmtMs(space.boundMs)} ms: this plan is within ${(100 * space.gap).toFixed(2)}% of every plan in the space (search stopped: ${space.stopped})`);
+          out(`  ${boundSentence(space.boundMs, space.gap, space.method)}`);
           out(`  space: ${space.space}`);
         }
+        if (flags.trace) out(`wrote ${flags.trace} (${traced} events; open it in ui.perfetto.dev or chrome://tracing)`);
       }, flags.json);
     });
 }

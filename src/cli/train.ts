@@ -12,6 +12,7 @@ type TrainFlags = {
   plan: string;
   device: 'cpu' | 'cuda';
   iterations: number;
+  logEvery?: number;
   scale?: number;
   seed: number;
   json?: boolean;
@@ -44,7 +45,10 @@ function summary(plan: Plan, report: TrainReport) {
     model: plan.model.name,
     provenance: plan.provenance,
     device: 'cpu',
-    scale: report.scale,
+    /** Scale of the replay relative to the original model: the plan's own (`plan --scale`) times the replay's. */
+    scale: (plan.scale ?? 1) * report.scale,
+    planScale: plan.scale ?? 1,
+    replayScale: report.scale,
     builtin: report.builtin,
     iterationsRun: report.iterations.length,
     cancelled: report.cancelled,
@@ -70,6 +74,20 @@ function summary(plan: Plan, report: TrainReport) {
   };
 }
 
+/** The replay's scale relative to the original model, and how it came about when the plan was itself made at a scale. */
+function replayText(plan: Plan, report: TrainReport): string {
+  const planScale = plan.scale ?? 1;
+  const gflop = `${(report.flopsPerIteration / 1e9).toFixed(2)} GFLOP per iteration; the prediction is the simulator's for the scaled model`;
+  if (planScale === 1) return `shape-accurate replay at scale ${report.scale} (${gflop})`;
+  const how = `the plan was made at --scale ${planScale}${report.scale !== 1 ? ` and replayed at ${report.scale} of that` : ''}`;
+  return `shape-accurate replay at scale ${planScale * report.scale} of the original model (${how}; ${gflop})`;
+}
+
+/** Default interval between iteration lines: at most about 20 lines, whatever --iterations is. */
+export function defaultLogEvery(iterations: number): number {
+  return Math.max(1, Math.ceil(iterations / 20));
+}
+
 function printSummary(plan: Plan, report: TrainReport): void {
   const out = (s = ''): void => void process.stdout.write(s + '\n');
   const s = summary(plan, report);
@@ -89,7 +107,7 @@ function printSummary(plan: Plan, report: TrainReport): void {
   out(
     report.builtin
       ? `built-in model trained for real (${(report.flopsPerIteration / 1e6).toFixed(1)} MFLOP per iteration)`
-      : `shape-accurate replay at scale ${report.scale} (${(report.flopsPerIteration / 1e9).toFixed(2)} GFLOP per iteration; the prediction is the simulator's for the scaled model)`,
+      : replayText(plan, report),
   );
 }
 
@@ -100,6 +118,7 @@ export function trainCommand(): Command {
     .option('--device <device>', 'cpu | cuda (cuda has SM partitions but no op kernels yet, so it refuses)', oneOf('--device', ['cpu', 'cuda'] as const), 'cpu')
     .option('--iterations <n>', 'training iterations to run', positiveInteger('--iterations'), 10)
     .option('--scale <s>', 'shrink widths, tokens and layers by this factor in (0, 1] (default: 1 for builtin-mm, else the largest power of 1/2 that keeps an iteration near 4 GFLOP)', positiveNumber('--scale'))
+    .option('--log-every <n>', 'print one line every n iterations (and the last); default: at most about 20 lines', positiveInteger('--log-every'))
     .option('--seed <n>', 'seed for weights and data', positiveInteger('--seed'), 1)
     .option('--json', 'print a machine-readable report instead of text')
     .addHelpText(
@@ -107,7 +126,7 @@ export function trainCommand(): Command {
       `
 Examples:
   $ mosaic plan --model builtin-mm --cluster local-cpu -o plan.json
-  $ mosaic train --plan plan.json --iterations 200
+  $ mosaic train --plan plan.json --iterations 200                 # about 20 lines; --log-every 1 for all
   $ mosaic plan -m sd-1.5 -c local-cpu -o sd.json && mosaic train --plan sd.json --iterations 3 --json   # a replay at reduced scale
 
 Ctrl-C stops at the next op and reports the iterations that completed.
@@ -123,7 +142,8 @@ Exit codes: 0 ok, 1 internal error, 2 usage or invalid input (also --device cuda
         process.on('SIGINT', onSigint);
         let report: TrainReport;
         try {
-          if (!flags.json) process.stdout.write(`training ${plan.model.name} (${plan.provenance}) on the CPU backend, ${flags.iterations} iteration(s)\n`);
+          const logEvery = flags.logEvery ?? defaultLogEvery(flags.iterations);
+          if (!flags.json) process.stdout.write(`training ${plan.model.name} (${plan.provenance}${plan.scale !== undefined && plan.scale !== 1 ? `, planned at --scale ${plan.scale}` : ''}) on the CPU backend, ${flags.iterations} iteration(s)${logEvery > 1 ? `, a line every ${logEvery}` : ''}\n`);
           report = await trainPlan(plan, {
             iterations: flags.iterations,
             seed: flags.seed,
@@ -131,6 +151,8 @@ Exit codes: 0 ok, 1 internal error, 2 usage or invalid input (also --device cuda
             ...(flags.scale !== undefined ? { scale: flags.scale } : {}),
             onIteration: (r) => {
               if (flags.json) return;
+              const n = r.iteration + 1;
+              if (n % logEvery !== 0 && n !== 1 && n !== flags.iterations) return;
               process.stdout.write(`iter ${String(r.iteration + 1).padStart(4)}  ${ms(r.wallMs).padStart(8)} ms${r.loss !== undefined ? `  loss ${r.loss.toFixed(4)}` : ''}\n`);
             },
           });

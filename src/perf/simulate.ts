@@ -3,7 +3,7 @@ import { BYTES_PER_ELEMENT } from './kernels';
 import { inflightLimit } from './memory';
 import { interferenceFactor, type PerfModel } from './perf-model';
 import { Heap } from './heap';
-import { gradientSyncMs, optimizerStepMs } from './sync';
+import { gradientSync, optimizerStepMs, transferMs, type LinkKind } from './sync';
 
 export type TaskKind = 'forward' | 'backward' | 'optimizer';
 
@@ -17,6 +17,26 @@ export type TimelineEvent = {
   readonly endMs: number;
 };
 
+/**
+ * Data moved between GPUs: a module's gradient all-reduce over its replicas (once per iteration, after
+ * its last backward), or one microbatch's activations (forward) or activation gradients (backward)
+ * sent by `module` to a consumer on another GPU.
+ */
+export type CommunicationEvent = {
+  readonly kind: 'all-reduce' | 'activations' | 'activation-gradients';
+  /** The module whose gradients are reduced, or which sends the data. */
+  readonly module: string;
+  /** Global microbatch index (for the all-reduce, -1). */
+  readonly microbatch: number;
+  /** Slots taking part: every replica's slot for an all-reduce; sender then receiver for a transfer. */
+  readonly slots: readonly string[];
+  readonly link: LinkKind;
+  /** Bytes each replica contributes to the all-reduce, or bytes sent. */
+  readonly bytes: number;
+  readonly startMs: number;
+  readonly endMs: number;
+};
+
 export type Simulation = {
   readonly iterationMs: number;
   readonly timeline: readonly TimelineEvent[];
@@ -25,6 +45,8 @@ export type Simulation = {
   readonly slotBusyMs: ReadonlyMap<string, number>;
   /** Time spent in gradient collectives per module (off the SMs in this model). */
   readonly syncMs: ReadonlyMap<string, number>;
+  /** Every all-reduce and every transfer between GPUs, by start time. */
+  readonly communication: readonly CommunicationEvent[];
 };
 
 type Task = {
@@ -75,7 +97,7 @@ export function assignMicrobatches(counts: readonly number[]): number[] {
  * once all its replicas finish, then each replica steps its optimizer on its own slot.
  */
 export function simulateIteration(perf: PerfModel, gpus: readonly PlanGpu[], replicas: readonly PlanReplica[]): Simulation {
-  const { model, cluster } = perf;
+  const { model } = perf;
   const micro = model.batch.micro;
   const totalMicro = model.batch.global / micro;
   const e = BYTES_PER_ELEMENT[model.precision];
@@ -93,8 +115,7 @@ export function simulateIteration(perf: PerfModel, gpus: readonly PlanGpu[], rep
   const linkMs = (from: string, to: string, bytes: number): number => {
     const a = slotInfo.get(from)!, b = slotInfo.get(to)!;
     if (a.gpu === b.gpu) return from === to ? 0 : engine?.perHopMs ?? 0;
-    const gbps = a.node === b.node ? cluster.links.intraNodeGBps : cluster.links.interNodeGBps;
-    return cluster.links.latencyUs / 1000 + bytes / (gbps * 1e6);
+    return transferMs(perf, a.node === b.node, bytes);
   };
 
   const tasks: Task[] = [];
@@ -253,6 +274,26 @@ export function simulateIteration(perf: PerfModel, gpus: readonly PlanGpu[], rep
     now = nextTime;
   }
 
+  // Activations and their gradients that crossed GPUs, at the times the dependencies above charged them.
+  const communication: CommunicationEvent[] = [];
+  const transfer = (kind: 'activations' | 'activation-gradients', from: Task, to: Task, bytes: number) => {
+    const a = slotInfo.get(from.slot)!, b = slotInfo.get(to.slot)!;
+    if (a.gpu === b.gpu) return;
+    communication.push({ kind, module: from.module, microbatch: from.microbatch, slots: [from.slot, to.slot], link: a.node === b.node ? 'intra-node' : 'inter-node', bytes, startMs: from.endMs, endMs: from.endMs + linkMs(from.slot, to.slot, bytes) });
+  };
+  for (const m of model.modules) {
+    const f = fwd.get(m.name)!;
+    const b = bwd.get(m.name)!;
+    for (let k = 0; k < totalMicro; k++) {
+      for (const input of m.inputs) {
+        const bytes = outputBytes.get(input)!;
+        transfer('activations', fwd.get(input)![k], f[k], bytes);
+        const srcBwd = bwd.get(input)![k];
+        if (srcBwd && b[k]) transfer('activation-gradients', b[k], srcBwd, bytes);
+      }
+    }
+  }
+
   // Gradient synchronisation, then one optimizer step per replica on its own slot (src/perf/sync.ts).
   const syncMs = new Map<string, number>();
   const slotEnd = new Map<string, number>();
@@ -266,8 +307,10 @@ export function simulateIteration(perf: PerfModel, gpus: readonly PlanGpu[], rep
     let lastBackward = 0;
     for (const t of bwd.get(m.name)!) lastBackward = Math.max(lastBackward, t.endMs);
     const nodes = reps.map((r) => slotInfo.get(r.slot)!.node);
-    const sync = gradientSyncMs(perf, m.name, reps.length, nodes.some((n) => n !== nodes[0]));
+    const allReduce = gradientSync(perf, m.name, reps.length, nodes.some((n) => n !== nodes[0]));
+    const sync = allReduce.ms;
     syncMs.set(m.name, sync);
+    if (reps.length > 1) communication.push({ kind: 'all-reduce', module: m.name, microbatch: -1, slots: reps.map((r) => r.slot), link: allReduce.link, bytes: allReduce.bytes, startMs: lastBackward, endMs: lastBackward + sync });
     for (const r of reps) {
       const info = slotInfo.get(r.slot)!;
       const stepMs = optimizerStepMs(perf, m.name, reps.length, info.quota);
@@ -294,5 +337,6 @@ export function simulateIteration(perf: PerfModel, gpus: readonly PlanGpu[], rep
     moduleBusyMs.set(module, Math.max(moduleBusyMs.get(module) ?? 0, ms));
   }
   timeline.sort((a, b) => a.startMs - b.startMs || a.slot.localeCompare(b.slot));
-  return { iterationMs, timeline, moduleBusyMs, slotBusyMs, syncMs };
+  communication.sort((a, b) => a.startMs - b.startMs || a.module.localeCompare(b.module));
+  return { iterationMs, timeline, moduleBusyMs, slotBusyMs, syncMs, communication };
 }

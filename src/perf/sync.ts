@@ -23,11 +23,34 @@ export function ringAllReduceMs(perf: PerfModel, replicas: number, spansNodes: b
   return (2 * (replicas - 1) * links.latencyUs) / 1000 + ((2 * (replicas - 1)) / replicas) * (bytes / (gbps * 1e6));
 }
 
-/** Gradient synchronisation of a module over `replicas` replicas (ZeRO-3 adds the parameter gathers: ×1.5). */
-export function gradientSyncMs(perf: PerfModel, module: string, replicas: number, spansNodes: boolean): number {
+/** Which link a collective or a transfer crosses: none (one replica, or the same GPU), the links inside a node (NVLink on GPUs), or the links between nodes. */
+export type LinkKind = 'none' | 'intra-node' | 'inter-node';
+
+/** One module's gradient synchronisation: how long, how many bytes each replica contributes, over which link. */
+export type GradientSync = { readonly ms: number; readonly bytes: number; readonly link: LinkKind };
+
+/**
+ * Gradient synchronisation of a module over `replicas` replicas: a ring all-reduce of its gradients
+ * (ZeRO-3 adds the parameter gathers: ×1.5 time and bytes). The one formula the simulator, the
+ * reports and the bounds use.
+ */
+export function gradientSync(perf: PerfModel, module: string, replicas: number, spansNodes: boolean): GradientSync {
+  if (replicas <= 1) return { ms: 0, bytes: 0, link: 'none' };
   const e = BYTES_PER_ELEMENT[perf.model.precision];
+  const zero3 = perf.model.optimizer.zeroStage >= 3 ? 1.5 : 1;
   const bytes = perf.timings.get(module)!.params * e;
-  return ringAllReduceMs(perf, replicas, spansNodes, bytes) * (perf.model.optimizer.zeroStage >= 3 ? 1.5 : 1);
+  return { ms: ringAllReduceMs(perf, replicas, spansNodes, bytes) * zero3, bytes: bytes * zero3, link: spansNodes ? 'inter-node' : 'intra-node' };
+}
+
+/** The time of `gradientSync`, for the bounds. */
+export function gradientSyncMs(perf: PerfModel, module: string, replicas: number, spansNodes: boolean): number {
+  return gradientSync(perf, module, replicas, spansNodes).ms;
+}
+
+/** A point-to-point transfer of `bytes` between two GPUs (activations forward, their gradients backward). */
+export function transferMs(perf: PerfModel, sameNode: boolean, bytes: number): number {
+  const links = perf.cluster.links;
+  return links.latencyUs / 1000 + bytes / ((sameNode ? links.intraNodeGBps : links.interNodeGBps) * 1e6);
 }
 
 /**

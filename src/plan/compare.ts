@@ -1,5 +1,6 @@
 import { MosaicError } from '../errors';
 import { buildPerfModel } from '../perf/perf-model';
+import type { ModuleStage } from '../spec/plan';
 import { resolveCluster, resolveModel, withBatch } from '../spec/resolve';
 import { explainInfeasible } from './fits';
 import type { SolverName } from './options';
@@ -16,9 +17,11 @@ export type CaseReport =
       /** The bound over every plan of the space (perfect scaling when the exact search did not run). */
       readonly lowerBoundMs: number;
       /** The final plan (fastest of all) and its proven gap to the bound. */
-      readonly best: { readonly iterationMs: number; readonly provenance: string; readonly gap: number; readonly boundMethod: string };
+      readonly best: { readonly iterationMs: number; readonly provenance: string; readonly gap: number; readonly boundMethod: string; readonly modules: readonly ModuleStage[] };
+      readonly device: string;
       readonly bestBaseline?: { readonly name: string; readonly iterationMs: number };
-      readonly heuristic: { readonly iterationMs: number; readonly linearMs: number; readonly planningMs: number; readonly name: string };
+      /** The heuristic planner's pick, with its true origin (`baseline:<name>` when no heuristic layout beat a baseline). */
+      readonly heuristic: { readonly iterationMs: number; readonly linearMs: number; readonly planningMs: number; readonly provenance: string };
       readonly ilp: {
         readonly iterationMs: number;
         readonly linearMs?: number;
@@ -63,7 +66,8 @@ export async function compareCase(c: SuiteCase, solver: SolverName, timeLimitSec
   }
   const { heuristic, ilp } = result;
   if (!heuristic) return { ...names, fits: false, reason: 'no heuristic or baseline layout fits in memory' };
-  if (!ilp && result.ilpTimedOut) throw result.ilpTimedOut;
+  // A comparison needs the ILP's answer: without one in time it is a time limit (exit 4), not "does not fit".
+  if (!ilp && result.ilpTimedOut) throw new MosaicError('E_TIME_LIMIT', result.ilpInfeasible!.replace(/; the heuristic's and baselines' plans stand$/, ''));
   if (!ilp) return { ...names, fits: false, reason: result.ilpInfeasible ?? 'the exact planner found no plan' };
   let bestBaseline: { name: string; iterationMs: number } | undefined;
   for (const b of result.baselines) {
@@ -76,9 +80,10 @@ export async function compareCase(c: SuiteCase, solver: SolverName, timeLimitSec
     ...names,
     fits: true,
     lowerBoundMs: result.bound.boundMs,
-    best: { iterationMs: result.best.prediction.iterationMs, provenance: result.best.provenance, gap: result.best.bound!.gap, boundMethod: result.bound.method },
+    best: { iterationMs: result.best.prediction.iterationMs, provenance: result.best.provenance, gap: result.best.bound!.gap, boundMethod: result.bound.method, modules: result.best.prediction.stages },
+    device: cluster.device,
     ...(bestBaseline ? { bestBaseline } : {}),
-    heuristic: { iterationMs: heuristicMs, linearMs: heuristicLinear, planningMs: result.heuristicMs as number, name: heuristic.provenance.slice('heuristic:'.length) },
+    heuristic: { iterationMs: heuristicMs, linearMs: heuristicLinear, planningMs: result.heuristicMs as number, provenance: heuristic.provenance },
     ilp: {
       iterationMs: ilpMs,
       ...(ilp.linearMs !== undefined ? { linearMs: ilp.linearMs } : {}),

@@ -184,7 +184,7 @@ export function localSearch(perf: PerfModel, start: Layout, maxSteps = 200): { l
  * water-filled quotas on every GPU (uniform), each improved by local search. The caller simulates the
  * best few and the baselines and keeps the fastest.
  */
-export function heuristicCandidates(perf: PerfModel, seeds: readonly Layout[], keep = 6): HeuristicCandidate[] {
+export function heuristicCandidates(perf: PerfModel, seeds: readonly { readonly name: string; readonly layout: Layout }[], keep = 6): HeuristicCandidate[] {
   const gpus = perf.cluster.nodes * perf.cluster.gpusPerNode;
   const uniform: HeuristicCandidate[] = [];
   const work = (m: string) => {
@@ -198,13 +198,13 @@ export function heuristicCandidates(perf: PerfModel, seeds: readonly Layout[], k
     uniform.push({ name: 'waterfill', layout, estimateMs: evaluate(perf, layout) });
   }
   uniform.sort((a, b) => a.estimateMs - b.estimateMs);
-  const starts = [...uniform.slice(0, keep).filter((c) => Number.isFinite(c.estimateMs)), ...seeds.map((layout) => ({ name: 'kept-baseline', layout, estimateMs: evaluate(perf, layout) }))];
+  const starts = [...uniform.slice(0, keep).filter((c) => Number.isFinite(c.estimateMs)), ...seeds.map((s) => ({ name: `baseline:${s.name}`, layout: s.layout, estimateMs: evaluate(perf, s.layout) }))];
   const out = new Map<string, HeuristicCandidate>();
   for (const s of [...starts]) {
     out.set(key(s.layout), s);
     const improved = localSearch(perf, s.layout);
     const k = key(improved.layout);
-    if (Number.isFinite(improved.estimateMs) && k !== key(s.layout) && !out.has(k)) out.set(k, { name: `local-search-from-${s.name}`, ...improved });
+    if (Number.isFinite(improved.estimateMs) && k !== key(s.layout) && !out.has(k)) out.set(k, { name: `local-search-from-${s.name.replace(/^baseline:/, '')}`, ...improved });
   }
   return [...out.values()].filter((c) => Number.isFinite(c.estimateMs)).sort((a, b) => a.estimateMs - b.estimateMs).slice(0, keep);
 }

@@ -79,7 +79,7 @@ export type IlpResult =
       /** True when the solver proved its answer optimal for the linear model over the pattern set. */
       readonly provenOptimal: boolean;
     }
-  | { readonly infeasible: string; readonly stats?: IlpStats };
+  | { readonly infeasible: string; readonly stats?: IlpStats; /** The clock, not the model, stopped it: no answer of its own in time. */ readonly timedOut?: true };
 
 const DEFAULT_NEXT_BEST = 2;
 /** Re-solves after a decoded optimum fails the exact memory check. */
@@ -120,17 +120,20 @@ export function ilpStats(perf: PerfModel, patterns: Partial<PatternOptions> = {}
 
 /**
  * The heuristic planner's layouts as ILP seeds (baselines that fit, then the heuristic candidates), and
- * the one the heuristic planner would pick: the lowest simulated iteration time that fits in memory.
+ * the one the heuristic planner would pick: the lowest simulated iteration time that fits in memory,
+ * with its true origin: `baseline:<name>` when no heuristic layout beat a baseline, else
+ * `heuristic:<name>`.
  */
-export function heuristicSeeds(perf: PerfModel, finalists = 6): { layouts: Layout[]; best?: { layout: Layout; scored: ScoredLayout; name: string } } {
-  const baselines = baselineLayouts(perf).flatMap((b) => (b.fits ? [{ name: `kept-baseline-${b.name}`, layout: b.layout }] : []));
-  const heuristics = heuristicCandidates(perf, baselines.map((b) => b.layout), finalists);
-  const all = [...heuristics.map((h) => ({ name: h.name, layout: h.layout })), ...baselines];
-  let best: { layout: Layout; scored: ScoredLayout; name: string } | undefined;
+export function heuristicSeeds(perf: PerfModel, finalists = 6): { layouts: Layout[]; best?: { layout: Layout; scored: ScoredLayout; name: string; provenance: Provenance } } {
+  const fitting = baselineLayouts(perf).flatMap((b) => (b.fits ? [{ name: b.name, layout: b.layout }] : []));
+  const heuristics = heuristicCandidates(perf, fitting, finalists);
+  const all = [...heuristics.map((h) => ({ name: h.name, layout: h.layout })), ...fitting.map((b) => ({ name: `baseline:${b.name}`, layout: b.layout }))];
+  let best: { layout: Layout; scored: ScoredLayout; name: string; provenance: Provenance } | undefined;
   for (const c of all) {
     const scored = scoreLayout(perf, c.layout);
     if (Math.max(...scored.memoryBytes) > capacityBytes(perf)) continue;
-    if (!best || scored.simulation.iterationMs < best.scored.simulation.iterationMs) best = { layout: c.layout, scored, name: c.name };
+    const provenance: Provenance = c.name.startsWith('baseline:') ? (c.name as `baseline:${string}`) : `heuristic:${c.name}`;
+    if (!best || scored.simulation.iterationMs < best.scored.simulation.iterationMs) best = { layout: c.layout, scored, name: c.name, provenance };
   }
   return { layouts: all.map((c) => c.layout), ...(best ? { best } : {}) };
 }
@@ -239,10 +242,13 @@ export async function planIlp(perf: PerfModel, options: IlpOptions): Promise<Ilp
   // Only the ILP's own answers: a seed that wins stays the heuristic's or baseline's plan, under its own name.
   const fitting = candidates.filter((c) => c.fits && c.scored && c.name.startsWith('ilp-'));
   if (fitting.length === 0) {
-    if (first.status === 'timeLimit' || first.status === 'error') {
-      throw new MosaicError('E_TIME_LIMIT', `the ILP found no plan for ${perf.model.name} on ${perf.cluster.name} within ${options.timeLimitSeconds} s (${first.status}${first.message ? `: ${first.message}` : ''}) and no seed fits`);
-    }
     const seedFits = candidates.some((c) => c.fits);
+    if (first.status === 'timeLimit' || first.status === 'error') {
+      const why = `the throughput ILP found no plan of its own for ${perf.model.name} on ${perf.cluster.name} within ${options.timeLimitSeconds.toFixed(1)} s (${first.status}${first.message ? `: ${first.message}` : ''})`;
+      // With a heuristic or baseline plan to fall back on, this is a note, not a failure.
+      if (!seedFits) throw new MosaicError('E_TIME_LIMIT', `${why}, and no heuristic or baseline layout fits`);
+      return { infeasible: `${why}; the heuristic's and baselines' plans stand`, stats, timedOut: true };
+    }
     return { infeasible: seedFits ? `the throughput ILP's answers do not pass the exact memory check (the heuristic's plans do)` : `${perf.model.name} does not fit on ${perf.cluster.name}: neither the ILP's answers nor the heuristic layouts pass the exact memory check`, stats };
   }
   const chosen = fitting.reduce((a, c) => (c.simulatedMs! < a.simulatedMs! ? c : a));

@@ -16,5 +16,7 @@ export function loadPlan(file: string): Plan {
   if (data.profile) parseProfile(data.profile, `${file}#/profile`);
   const problems = validatePlan(data);
   if (problems.length > 0) throw inputError(problems.map((p) => `${file}: ${p}`));
-  return data;
+  // Plan files from before one status vocabulary (src/spec/words.ts) said ilp-optimal or ilp-incumbent.
+  const legacy = (data.provenance as string) === 'ilp-optimal' || (data.provenance as string) === 'ilp-incumbent';
+  return legacy ? { ...data, provenance: 'ilp' } : data;
 }

@@ -1,4 +1,5 @@
 import { MosaicError } from '../errors';
+import { moduleBreakdown } from '../perf/breakdown';
 import { lowerBoundMs } from '../perf/lower-bound';
 import { planMemoryBytes } from '../perf/memory';
 import type { PerfModel } from '../perf/perf-model';
@@ -35,11 +36,7 @@ export function scorePlacement(perf: PerfModel, gpus: PlanGpu[], replicas: PlanR
 /** Builds the Plan for a scored layout and checks it with the independent validator. */
 export function toPlan(perf: PerfModel, scored: ScoredLayout, provenance: Provenance, profile?: Profile, solver?: SolverRecord): Plan {
   const sim = scored.simulation;
-  const stages = perf.order.map((m) => ({
-    module: m,
-    busyMs: sim.moduleBusyMs.get(m) ?? 0,
-    replicas: scored.replicas.filter((r) => r.module === m).length,
-  }));
+  const stages = moduleBreakdown(perf.order, sim, scored.replicas);
   const plan: Plan = {
     version: PLAN_VERSION,
     model: perf.model,

@@ -43,8 +43,8 @@ export type PlanningResult = {
   readonly lpText?: string;
   /** Why the exact planner found no plan, when the other methods still did. */
   readonly ilpInfeasible?: string;
-  /** The throughput ILP ran out of time with nothing found; the other plans stand (compare needs it: it rethrows). */
-  readonly ilpTimedOut?: MosaicError;
+  /** The throughput ILP ran out of time before an answer of its own (ilpInfeasible says so in words). */
+  readonly ilpTimedOut?: boolean;
   /** The bound on every plan of the space, as attached to every plan (`Plan.bound`). */
   readonly bound: Omit<PlanningBound, 'gap'>;
   /** The exact search's trials, when it ran. */
@@ -65,11 +65,16 @@ export function spaceDescription(perf: PerfModel, maxSlots: number): string {
   return `every plan of ${perf.model.name} on ${c.name} with at most ${maxSlots} slots per GPU at the ${levels} quota levels of ${c.gpu.name} (${c.gpu.smGranularity.min} SMs, then steps of ${c.gpu.smGranularity.step}), any modules per slot (a module may sit in several slots of a GPU) and any microbatch split`;
 }
 
+/** How the exact search's stop reads to a user: the bound method words of src/spec/words.ts. */
+export function boundMethod(stopped: ExactResult['stopped'] | undefined): PlanningBound['method'] {
+  if (!stopped || stopped === 'patterns') return 'perfect scaling (no exact search run)';
+  return ({ gap: 'relaxation: gap target met', bracketed: 'relaxation: optimum bracketed', timeLimit: 'relaxation: time limit', trials: 'relaxation: trial budget spent' } as const)[stopped];
+}
+
 function planningBound(perf: PerfModel, exact: ExactResult | undefined): Omit<PlanningBound, 'gap'> {
   const space = spaceDescription(perf, DEFAULT_MAX_SLOTS);
-  if (!exact || exact.stopped === 'patterns') return { boundMs: exact?.boundMs ?? lowerBoundMs(perf) + (perf.engineCosts?.perGraphMs ?? 0), space, method: 'perfect scaling (no exact search run)' };
-  const method = ({ gap: 'relaxation: gap target met', bracketed: 'relaxation: optimum bracketed', timeLimit: 'relaxation: time limit', trials: 'relaxation: trial budget spent' } as const)[exact.stopped];
-  return { boundMs: exact.boundMs, space, method };
+  if (!exact || exact.stopped === 'patterns') return { boundMs: exact?.boundMs ?? lowerBoundMs(perf) + (perf.engineCosts?.perGraphMs ?? 0), space, method: boundMethod(exact?.stopped) };
+  return { boundMs: exact.boundMs, space, method: boundMethod(exact.stopped) };
 }
 
 const elapsedMs = (since: bigint): number => Number(process.hrtime.bigint() - since) / 1e6;
@@ -105,14 +110,14 @@ export async function planModel(model: ModelSpec, cluster: ClusterSpec, profile:
   let ilpMs: number | undefined;
   let lpText: string | undefined;
   let ilpInfeasible: string | undefined;
-  let ilpTimedOut: MosaicError | undefined;
+  let ilpTimedOut = false;
   if (opts.method !== 'baseline') {
     const started = process.hrtime.bigint();
     // The baselines are in the heuristic's search space: it never returns a plan predicted slower than them.
     const seeds = heuristicSeeds(perf, opts.finalists);
     heuristicMs = elapsedMs(started);
     if (seeds.best) {
-      heuristic = toPlan(perf, seeds.best.scored, `heuristic:${seeds.best.name}`, profile);
+      heuristic = toPlan(perf, seeds.best.scored, seeds.best.provenance, profile);
       plans.push(heuristic);
     }
     if (opts.method === 'ilp' || opts.method === 'all') {
@@ -136,7 +141,8 @@ export async function planModel(model: ModelSpec, cluster: ClusterSpec, profile:
           // The throughput ILP only proposes candidates: out of time with nothing found, the plans already
           // made (and the exact search's bound) stand; with none, its error is the answer (exit 4).
           if (!(err instanceof MosaicError && err.code === 'E_TIME_LIMIT') || plans.length === 0) throw err;
-          ilpTimedOut = err;
+          ilpTimedOut = true;
+          ilpInfeasible = err.message;
           r = undefined;
         }
       }
@@ -146,6 +152,7 @@ export async function planModel(model: ModelSpec, cluster: ClusterSpec, profile:
       } else if ('infeasible' in r) {
         if (plans.length === 0) throw new MosaicError('E_INFEASIBLE', r.infeasible);
         ilpInfeasible = r.infeasible;
+        ilpTimedOut = r.timedOut === true;
       } else {
         const microbatches = model.batch.global / model.batch.micro;
         ilp = {
@@ -180,6 +187,6 @@ export async function planModel(model: ModelSpec, cluster: ClusterSpec, profile:
     ...(ilpMs !== undefined ? { ilpMs } : {}),
     ...(lpText !== undefined ? { lpText } : {}),
     ...(ilpInfeasible !== undefined ? { ilpInfeasible } : {}),
-    ...(ilpTimedOut !== undefined ? { ilpTimedOut } : {}),
+    ...(ilpTimedOut ? { ilpTimedOut } : {}),
   };
 }

@@ -1,5 +1,7 @@
 import { GiB } from '../perf/memory';
-import type { Plan, PlanGpu } from '../spec/plan';
+import { fmtBytes, linkName, overLink } from '../perf/breakdown';
+import { meaningOf } from '../spec/words';
+import type { ModuleStage, ModuleTraffic, Plan, PlanGpu } from '../spec/plan';
 
 const BAR_WIDTH = 40;
 
@@ -58,18 +60,46 @@ export function formatPlan(plan: Plan): string[] {
     `  this plan cannot simulate faster than ${fmtMs(p.lowerBoundMs)} ms (its own lower bound); performance model: ${p.perfSource}`,
     ...(plan.bound ? formatBound(plan) : []),
     ...formatSlots(plan),
-    `  ${'module'.padEnd(16)} ${'replicas'.padStart(8)} ${'busy ms'.padStart(10)}`,
-    ...p.stages.map((s) => `  ${s.module.padEnd(16)} ${String(s.replicas).padStart(8)} ${fmtMs(s.busyMs).padStart(10)}`),
+    ...formatModules(p.stages, c.device, p.iterationMs),
   ];
-  if (plan.solver) lines.push(`  solver ${plan.solver.backend}: ${plan.solver.status}`);
+  if (plan.solver) lines.push(`  throughput ILP (${plan.solver.backend}): ${plan.solver.status}${meaningOf(plan.solver.status) ? ` — ${meaningOf(plan.solver.status)}` : ''}`);
   return lines;
+}
+
+const traffic = (t: ModuleTraffic | undefined, device: string) => (t && t.bytes > 0 ? `${fmtBytes(t.bytes)} ${linkName(t.link, device)}` : '-');
+
+/**
+ * Where each module's iteration goes: compute, the gradient all-reduce (time, bytes each replica
+ * sends, link), the activations it sends to other GPUs, idle; then which share of the iteration the
+ * slowest all-reduce takes when it is large. Plan files from before these fields show `-`.
+ */
+export function formatModules(stages: readonly ModuleStage[], device: string, iterationMs: number): string[] {
+  const cell = (v: number | undefined, w: number) => (v === undefined ? '-' : fmtMs(v)).padStart(w);
+  const lines = [
+    `  ${'module'.padEnd(16)} ${'replicas'.padStart(8)} ${'compute ms'.padStart(10)} ${'all-reduce ms'.padStart(13)}  ${'all-reduce size'.padEnd(22)} ${'activations sent'.padEnd(22)} ${'idle ms'.padStart(8)}`,
+  ];
+  for (const s of stages) {
+    const c = s.communication;
+    lines.push(`  ${s.module.padEnd(16)} ${String(s.replicas).padStart(8)} ${cell(s.computeMs ?? s.busyMs, 10)} ${cell(c?.allReduce.ms, 13)}  ${traffic(c?.allReduce, device).padEnd(22)} ${traffic(c?.activations, device).padEnd(22)} ${cell(s.idleMs, 8)}`);
+  }
+  const slowest = stages.reduce<ModuleStage | undefined>((a, s) => ((s.communication?.allReduce.ms ?? 0) > (a?.communication?.allReduce.ms ?? 0) ? s : a), undefined);
+  const ms = slowest?.communication?.allReduce.ms ?? 0;
+  if (slowest && ms >= 0.1 * iterationMs) {
+    lines.push(`  the gradient all-reduce of ${slowest.module} takes ${fmtMs(ms)} ms of the ${fmtMs(iterationMs)} ms iteration (${((100 * ms) / iterationMs).toFixed(0)}%): ${fmtBytes(slowest.communication!.allReduce.bytes)} per replica ${overLink(slowest.communication!.allReduce.link, device)}`);
+  }
+  return lines;
+}
+
+/** The bound over the space and a plan's gap to it, in the one wording `plan`, `score` and `compare` share (src/spec/words.ts: gap). */
+export function boundSentence(boundMs: number, gap: number, method: string): string {
+  return `no plan in the space simulates faster than ${fmtMs(boundMs)} ms: this plan is within ${(100 * gap).toFixed(2)}% of the best possible (${method})`;
 }
 
 /** The bound over the plan space and this plan's proven gap to it, in words. */
 export function formatBound(plan: Plan): string[] {
   const b = plan.bound!;
   return [
-    `  no plan in the space simulates faster than ${fmtMs(b.boundMs)} ms: this plan is within ${(100 * b.gap).toFixed(2)}% of the best possible (${b.method})`,
+    `  ${boundSentence(b.boundMs, b.gap, b.method)}`,
     `  space: ${b.space}`,
   ];
 }

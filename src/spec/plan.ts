@@ -52,11 +52,28 @@ export type PlanReplica = {
   readonly samples: number;
 };
 
+/** Data a module moves between GPUs in one iteration, and the slowest link it crosses. */
+export type ModuleTraffic = {
+  /** Time (summed over transfers for activations), bytes, link (`none` when nothing leaves the GPU). */
+  readonly ms: number;
+  readonly bytes: number;
+  readonly link: 'none' | 'intra-node' | 'inter-node';
+};
+
 export type ModuleStage = {
   readonly module: string;
   /** Busy time of the module's busiest replica in one iteration. */
   readonly busyMs: number;
   readonly replicas: number;
+  /** The same as busyMs: forward, backward and optimizer time of the busiest replica (absent in older plan files). */
+  readonly computeMs?: number;
+  /** The iteration less compute and the gradient all-reduce. */
+  readonly idleMs?: number;
+  /**
+   * The gradient all-reduce over the module's replicas (bytes each replica contributes), and the
+   * activations and activation gradients it sends to other GPUs.
+   */
+  readonly communication?: { readonly allReduce: ModuleTraffic; readonly activations: ModuleTraffic };
 };
 
 export type Prediction = {
@@ -86,6 +103,8 @@ export type Plan = {
   /** Calibrated curves used for the prediction, if a profile was given. */
   readonly profile?: Profile;
   readonly provenance: Provenance;
+  /** The factor `mosaic plan --scale` shrank the model by; `model` is the shrunk spec. Absent: 1. */
+  readonly scale?: number;
   readonly gpus: readonly PlanGpu[];
   readonly replicas: readonly PlanReplica[];
   readonly prediction: Prediction;
