@@ -161,6 +161,7 @@ Exit codes: 0 ok, 1 internal error, 2 usage or invalid input, 3 no plan fits (th
         // Output paths are checked before any work: a long plan must not end on a folder given as -o.
         if (flags.output !== undefined) checkOutputFile(flags.output, '-o');
         if (flags.dumpLp !== undefined) checkOutputFile(flags.dumpLp, '--dump-lp');
+        if (flags.trace !== undefined) checkOutputFile(flags.trace, '--trace');
         const model = scaleModel(withBatch(resolveModel(flags.model), flags.globalBatch, flags.microBatch), flags.scale ?? 1);
         const cluster = resolveCluster(flags.cluster);
         const profile = flags.profile ? resolveProfile(flags.profile) : undefined;

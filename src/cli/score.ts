@@ -10,6 +10,7 @@ import { boundMethod, spaceDescription } from '../plan/planner';
 import { moduleBreakdown } from '../perf/breakdown';
 import { boundSentence, fmtMs, formatModules } from '../report/plan-text';
 import { writeTrace } from '../report/trace';
+import { checkOutputFile } from '../io/output-path';
 import { checkProfile } from '../perf/calibration';
 import { loadPlan } from '../plan/load-plan';
 import { resolveProfile } from '../spec/resolve';
@@ -43,6 +44,7 @@ src/plan/exact/README.md; "no plan in the space simulates faster than" gives the
 Exit codes: 0 ok, 1 internal error, 2 usage or invalid plan (file and problem named).`)
     .action(async (file: string, flags: ScoreFlags) => {
       await runCommand(async () => {
+        if (flags.trace !== undefined) checkOutputFile(flags.trace, '--trace');
         const plan = loadPlan(file);
         const profile = flags.profile ? resolveProfile(flags.profile) : plan.profile;
         if (flags.profile && profile) checkProfile(plan.model, plan.cluster, profile, flags.profile);
