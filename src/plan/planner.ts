@@ -113,7 +113,12 @@ export async function planModel(model: ModelSpec, cluster: ClusterSpec, profile:
       if (fastest) plans.push(toPlan(perf, fastest, 'ilp', profile));
       const left = Math.max(1, opts.timeLimitSeconds - elapsedMs(ilpStarted) / 1000);
       if (opts.dumpLp) lpText = toLpText(ilpStats(perf).info.model);
-      const r = await planIlp(perf, { solver: opts.solver, timeLimitSeconds: left, seeds: seeds.layouts, ...(profile ? { profile } : {}) });
+      // The throughput ILP only adds candidates: when its share of the time runs out before any integer
+      // solution, the heuristic's and the exact search's plans stand, and the reason is kept.
+      const r = await planIlp(perf, { solver: opts.solver, timeLimitSeconds: left, seeds: seeds.layouts, ...(profile ? { profile } : {}) }).catch((err: unknown) => {
+        if (err instanceof MosaicError && err.code === 'E_TIME_LIMIT' && plans.length > 0) return { infeasible: err.message };
+        throw err;
+      });
       ilpMs = elapsedMs(ilpStarted);
       if ('infeasible' in r) {
         if (plans.length === 0) throw new MosaicError('E_INFEASIBLE', r.infeasible);
