@@ -88,8 +88,12 @@ function* neighbours(perf: PerfModel, layout: Layout, heavy: string): Generator<
         yield replace(i, [...p.filter((_, k) => k !== a && k !== b), merged]);
       }
       if (p[a].modules.length > 1 && p[a].quotaFraction - min >= min - 1e-9) {
+        // What is left after carving out the smallest partition, down to a partition size: a whole-GPU
+        // slot (132 SMs on H100, off the 8+8k grid) keeps 120 SMs, not 124.
+        const restSms = Math.round((p[a].quotaFraction - min) * g.smCount);
+        const restOnGrid = g.smGranularity.min + Math.floor((restSms - g.smGranularity.min) / g.smGranularity.step) * g.smGranularity.step;
         for (const m of p[a].modules) {
-          const rest = { modules: p[a].modules.filter((x) => x !== m), quotaFraction: roundQuota(p[a].quotaFraction - min) };
+          const rest = { modules: p[a].modules.filter((x) => x !== m), quotaFraction: roundQuota(restOnGrid / g.smCount) };
           yield replace(i, [...p.filter((_, k) => k !== a), rest, { modules: [m], quotaFraction: roundQuota(min) }]);
         }
       }
