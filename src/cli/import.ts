@@ -1,12 +1,12 @@
 import { Command } from 'commander';
 import { MosaicError } from '../errors';
-import { writeFileAtomic } from '../io/atomic-write';
 import { importHfConfig, SUPPORTED_TYPES, type ImportResult } from '../spec/hf';
 import { readJsonFile } from '../spec/json-file';
 import { positiveInteger } from './options';
 import { runCommand } from './run-command';
+import { writeSpecFile } from './write-spec';
 
-type ImportFlags = { moduleName?: string; tokens?: number; output?: string; json?: boolean };
+type ImportFlags = { moduleName?: string; tokens?: number; output?: string; force?: boolean; json?: boolean };
 
 const fmtCount = (n: number): string => `${n.toLocaleString('en-US')} (${(n / 1e9 >= 1 ? `${(n / 1e9).toFixed(2)}B` : `${(n / 1e6).toFixed(1)}M`)})`;
 
@@ -28,6 +28,7 @@ export function importCommand(): Command {
     .option('--module-name <name>', 'name of the imported module (default: llm, vision or audio)')
     .option('--tokens <n>', 'tokens per sample of the module, or of the LLM of a composite (default: the image grid for encoders, 2048 for LLMs)', positiveInteger('--tokens'))
     .option('-o, --output <file>', 'write the spec to this file instead of stdout')
+    .option('-f, --force', 'overwrite the output file if it exists')
     .option('--json', 'print {spec, parameters, notes} as JSON')
     .addHelpText('after', `
 Examples:
@@ -40,20 +41,15 @@ A composite config (llava, paligemma, internvl_chat) becomes a model whose train
 to review. Parameters are counted as src/spec/params.ts counts them; add "publishedParams" with the model
 card's number and its source so that the tests check the count (within 2%).
 
-Exit codes: 0 ok, 1 internal error, 2 usage or invalid config (file and JSON path named).`)
+Exit codes: 0 ok, 1 internal error, 2 usage, invalid config (file and JSON path named) or an output that
+cannot be written (a directory, a missing folder, an existing file without --force).`)
     .action(async (file: string, flags: ImportFlags) => {
       await runCommand(() => {
         const result = importHfConfig(readJsonFile(file), file, { ...(flags.moduleName !== undefined ? { moduleName: flags.moduleName } : {}), ...(flags.tokens !== undefined ? { tokens: flags.tokens } : {}) });
         if (flags.moduleName !== undefined && result.kind === 'model') throw new MosaicError('E_USAGE', `${file}: --module-name names a single imported module; a ${result.modelType} config becomes a model with modules vision, projector and llm`);
         const spec = result.kind === 'module' ? result.module : result.model;
         const text = JSON.stringify(spec, null, 2) + '\n';
-        if (flags.output !== undefined) {
-          try {
-            writeFileAtomic(flags.output, text);
-          } catch (err) {
-            throw new MosaicError('E_INPUT', `${flags.output}: cannot write: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-          }
-        }
+        if (flags.output !== undefined) writeSpecFile(flags.output, text, flags.force === true);
         if (flags.json) {
           const params = result.kind === 'module' ? [{ module: result.module.name, count: result.params }] : result.params;
           process.stdout.write(JSON.stringify({ config: file, modelType: result.modelType, kind: result.kind, ...(flags.output ? { output: flags.output } : {}), parameters: params, notes: result.notes, spec }, null, 2) + '\n');

@@ -1,13 +1,11 @@
 import { Command } from 'commander';
-import * as fs from 'fs';
 import * as path from 'path';
-import { MosaicError } from '../errors';
-import { writeFileAtomic } from '../io/atomic-write';
 import { parseCluster, parseModel } from '../spec/load';
 import { REPO_ROOT } from '../spec/schemas';
 import { clusterTemplate, modelTemplate } from './init-templates';
 import { oneOf } from './options';
 import { runCommand } from './run-command';
+import { writeSpecFile } from './write-spec';
 
 type InitFlags = { output?: string; force?: boolean };
 const KINDS = ['model', 'cluster'] as const;
@@ -41,12 +39,7 @@ Exit codes: 0 ok, 1 internal error, 2 usage (unknown kind, existing output witho
           process.stdout.write(text);
           return;
         }
-        if (!flags.force && fs.existsSync(flags.output)) throw new MosaicError('E_USAGE', `${flags.output}: already exists; pass --force to overwrite it`);
-        try {
-          writeFileAtomic(flags.output, text);
-        } catch (err) {
-          throw new MosaicError('E_INPUT', `${flags.output}: cannot write: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-        }
+        writeSpecFile(flags.output, text, flags.force === true);
         process.stdout.write(`wrote ${flags.output}: a ${kind} template; edit its values (each is explained in the descriptions)\n`);
       });
     });
