@@ -87,6 +87,11 @@ describe('mosaic init and mosaic import hf', () => {
     for (const x of [r, missing, tokens, intoDir]) noStack(x.stderr);
   });
 
+  it('a Hugging Face config.json given as a model says how to convert it, in one line', () => {
+    const file = path.join(ROOT, 'test/fixtures/hf/gemma-2b.json');
+    expect(() => loadModel(file)).to.throw(`${file}: a Hugging Face config.json (model_type "gemma"), not a Mosaic model; convert it with: mosaic import hf ${file}`);
+  });
+
   it('--help teaches with an example', () => {
     expect(run('init', '--help').stdout).to.include('$ mosaic init model -o my-model.json');
     expect(run('import', 'hf', '--help').stdout).to.include('$ mosaic import hf');
