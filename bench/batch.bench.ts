@@ -2,7 +2,7 @@
  * `npm run bench:batch`: throughput of `mosaic batch` (cases per second) with 1 worker and with every
  * core, and the parallel efficiency (speedup ÷ workers).
  *
- * The full bundled suite (datasets/suites/bundled.json, 56 ILP cases at 10 s) takes minutes per run, so
+ * The full bundled suite (datasets/suites/bundled.json, 96 ILP cases at 10 s) takes minutes per run, so
  * the bench uses two documented subsets derived from it, each run from scratch in a temporary directory:
  *   - "heuristic+baseline": every bundled model × cluster × both batch settings of the bundled suite,
  *     methods heuristic and baseline (112 CPU-bound cases);

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import * as fs from 'fs';
 import * as path from 'path';
+import { loadModel } from '../src/spec/load';
 import { moduleParams, paramBreakdown } from '../src/spec/params';
 import type { ModelSpec, ModuleArch, TransformerArch } from '../src/spec/types';
 
@@ -130,6 +131,21 @@ describe('params: datasets/models match published counts', () => {
           const total = spec.modules.reduce((s, m) => s + moduleParams(m.arch), 0);
           const ratio = total / published;
           expect(Math.abs(ratio - 1), `ratio ${ratio}`).to.be.at.most(TOLERANCE);
+        });
+      }
+
+      it('passes the schema and the semantic checks', () => {
+        expect(() => loadModel(path.join(MODELS_DIR, file))).to.not.throw();
+      });
+
+      if (file !== 'builtin-mm.json') {
+        it('cites a published count for every transformer module of 10M parameters or more', () => {
+          for (const m of spec.modules) {
+            if (m.arch.type === 'transformer' && moduleParams(m.arch) >= 10_000_000) {
+              expect(m.publishedParams, `${m.name} has no publishedParams`).to.not.equal(undefined);
+              expect(m.publishedParams!.source.length, `${m.name}: publishedParams.source`).to.be.greaterThan(10);
+            }
+          }
         });
       }
 

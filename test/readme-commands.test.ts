@@ -64,17 +64,26 @@ function problemsOf(program: Command, commands: string[][], where: string): stri
     produced.has(path.normalize(f)) || producedShards.some((r) => r.test(path.normalize(f))) || fs.existsSync(path.join(ROOT, f)) || PENDING.has(f);
   for (const words of commands) {
     const shown = `${where}: mosaic ${words.join(' ')}`;
-    const [name, ...rest] = words;
-    const cmd = program.commands.find((c) => c.name() === name);
+    const [name, ...args] = words;
+    let cmd = program.commands.find((c) => c.name() === name);
     if (!cmd) {
       if (name !== '--help' && name !== '--version') problems.push(`${shown}: no command "${name}"`);
       continue;
     }
+    // A nested command (`import hf`) reads the rest with its own options and arguments.
+    let rest = args;
+    const sub = rest[0] !== undefined ? cmd.commands.find((c) => c.name() === rest[0]) : undefined;
+    if (sub) {
+      cmd = sub;
+      rest = rest.slice(1);
+    }
+    // Keyword arguments (`init model`) are one of their declared choices, not files.
+    const keywords = new Set(cmd.registeredArguments.flatMap((a) => a.argChoices ?? []));
     const positional: string[] = [];
     for (let i = 0; i < rest.length; i++) {
       const w = rest[i]!;
       if (!w.startsWith('-')) {
-        positional.push(w);
+        if (!keywords.has(w)) positional.push(w);
         continue;
       }
       if (w === '--help') continue;

@@ -12,6 +12,11 @@ export function parseSpec<T>(schema: SchemaName, data: unknown, where: string): 
 }
 
 export function parseModel(data: unknown, where: string): ModelSpec {
+  // A Hugging Face config.json passed as a model would fail on every required field: say what it is.
+  const hf = data as { model_type?: unknown; modules?: unknown } | null;
+  if (typeof hf === 'object' && hf !== null && typeof hf.model_type === 'string' && hf.modules === undefined) {
+    throw inputError(`${where}: a Hugging Face config.json (model_type "${hf.model_type}"), not a Mosaic model; convert it with: mosaic import hf ${where}`);
+  }
   const model = parseSpec<ModelSpec>('model', data, where);
   const problems = checkModelSemantics(model);
   if (problems.length > 0) throw inputError(problems.map((p) => `${where}: ${p}`));
