@@ -10,6 +10,8 @@ import { mergeCommand } from './merge';
 import { profileCommand } from './profile';
 import { calibrateCommand } from './calibrate';
 import { scoreCommand } from './score';
+import { exportCommand } from './export';
+import { launchCommand } from './launch';
 
 /** The CLI only translates flags to typed options and prints; the library never exits the process. */
 export function buildProgram(): Command {
@@ -27,6 +29,8 @@ export function buildProgram(): Command {
     .addCommand(calibrateCommand().exitOverride())
     .addCommand(compareCommand().exitOverride())
     .addCommand(scoreCommand().exitOverride())
+    .addCommand(exportCommand().exitOverride())
+    .addCommand(launchCommand().exitOverride())
     .addHelpText('after', `
 Start here:
   $ mosaic plan --model llava-1.5-7b --cluster h100-1x8

@@ -20,11 +20,12 @@ export const CPU_PAIR: ClusterSpec = {
  * of 2 cores for image+audio and one of 2 cores for the head; GPU 1 runs all three modules in one slot.
  * image 20/12, audio 12/20, head 24/8 samples: activations cross ranks both ways.
  */
-export function unevenBuiltinPlan(): Plan {
-  const perf = buildPerfModel(BUILTIN_MODEL, CPU_PAIR);
+export function unevenBuiltinPlan(cluster: ClusterSpec = CPU_PAIR, split: readonly [number, number] = [2, 2]): Plan {
+  const perf = buildPerfModel(BUILTIN_MODEL, cluster);
+  const n = cluster.gpu.smCount;
   const gpus = [
-    { id: 0, node: 0, slots: [{ id: 'g0.s0', quotaFraction: 0.5, smCount: 2, modules: ['image', 'audio'] }, { id: 'g0.s1', quotaFraction: 0.5, smCount: 2, modules: ['head'] }] },
-    { id: 1, node: 0, slots: [{ id: 'g1.s0', quotaFraction: 1, smCount: 4, modules: ['image', 'audio', 'head'] }] },
+    { id: 0, node: 0, slots: [{ id: 'g0.s0', quotaFraction: split[0] / n, smCount: split[0], modules: ['image', 'audio'] }, { id: 'g0.s1', quotaFraction: split[1] / n, smCount: split[1], modules: ['head'] }] },
+    { id: 1, node: Math.floor(1 / cluster.gpusPerNode), slots: [{ id: 'g1.s0', quotaFraction: 1, smCount: n, modules: ['image', 'audio', 'head'] }] },
   ];
   const replicas = [
     { module: 'image', index: 0, slot: 'g0.s0', samples: 20 },
@@ -36,3 +37,15 @@ export function unevenBuiltinPlan(): Plan {
   ];
   return toPlan(perf, scorePlacement(perf, gpus, replicas), 'hand');
 }
+
+/** A GPU of 40 SMs (partitions of 8): the same layout with slots of 24 and 16 SMs, as a GPU plan. */
+export const GPU_PAIR: ClusterSpec = {
+  ...CPU_PAIR,
+  name: 'gpu-pair',
+  description: 'two small GPUs on one node (tests)',
+  device: 'gpu',
+  gpu: { name: 'tiny-gpu', smCount: 40, smGranularity: { min: 8, step: 8 }, peakTflops: 100, hbmGBps: 1000, memoryGiB: 80, gemmTile: 128 },
+};
+
+/** CPU_PAIR split over two nodes of one device each. */
+export const CPU_TWO_NODES: ClusterSpec = { ...CPU_PAIR, name: 'cpu-two-nodes', nodes: 2, gpusPerNode: 1 };
