@@ -1,0 +1,89 @@
+import { expect } from 'chai';
+import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as net from 'net';
+import * as os from 'os';
+import * as path from 'path';
+import { launchContract } from '../src/launch/contract';
+import { CLI, ROOT } from './helpers/fixtures';
+import { unevenBuiltinPlan } from './helpers/launch-plans';
+
+/** A Python 3 that imports torch: `python3` first, then Debian's (python3-torch installs there). */
+export function torchPython(): string | undefined {
+  for (const py of ['python3', '/usr/bin/python3']) {
+    if (spawnSync(py, ['-c', 'import torch, torch.distributed as d; assert d.is_available()'], { encoding: 'utf8' }).status === 0) return py;
+  }
+  return undefined;
+}
+
+const freePort = () =>
+  new Promise<number>((resolve, reject) => {
+    const s = net.createServer();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+
+type Weights = { modules: Record<string, Record<string, number[]>>; losses: number[] };
+
+describe('PyTorch runtime under mosaic launch (CPU, gloo)', function () {
+  this.timeout(300_000);
+  let py: string | undefined;
+  let dir: string;
+  let plan: string;
+  before(function () {
+    py = torchPython();
+    if (!py) {
+      console.warn('\n  !!! SKIPPED: no python3 with torch here (apt-get install -y python3-torch; .ci/run does it) !!!\n');
+      this.skip();
+    }
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mosaic-torch-'));
+    plan = path.join(dir, 'plan.json');
+    fs.writeFileSync(plan, JSON.stringify(unevenBuiltinPlan()));
+  });
+  after(() => dir && fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('trains the built-in model on 3 ranks with uneven replica shares; every replica ends with the single-process weights', async () => {
+    const c = launchContract(unevenBuiltinPlan());
+    expect(c.worldSize).to.equal(3);
+    expect(c.modules.map((m) => m.replicas.map((r) => r.samples))).to.deep.equal([[20, 12], [12, 20], [24, 8]]);
+    const out = path.join(dir, 'out');
+    const example = path.join(ROOT, 'python/examples/train_builtin.py');
+    const steps = '4';
+    const r = spawnSync(process.execPath, [CLI, 'launch', plan, '--quota-mode', 'none', '--master-port', String(await freePort()), '--', py!, example, '--steps', steps, '--out', out], { encoding: 'utf8', cwd: ROOT });
+    expect(r.status, r.stdout + r.stderr).to.equal(0);
+    for (const rank of [0, 1, 2]) expect(r.stdout).to.match(new RegExp(`^\\[rank ${rank}\\] rank ${rank}: 4 steps in`, 'm'));
+    const ref = spawnSync(py!, [example, '--reference', '--steps', steps, '--out', out], { encoding: 'utf8' });
+    expect(ref.status, ref.stderr).to.equal(0);
+    const reference = JSON.parse(fs.readFileSync(path.join(out, 'reference.json'), 'utf8')) as Weights;
+    let worst = 0;
+    const seen = new Map<string, number>();
+    for (const rank of [0, 1, 2]) {
+      const got = JSON.parse(fs.readFileSync(path.join(out, `rank${rank}.json`), 'utf8')) as Weights;
+      for (const [m, params] of Object.entries(got.modules)) {
+        seen.set(m, (seen.get(m) ?? 0) + 1);
+        for (const [name, values] of Object.entries(params)) {
+          const want = reference.modules[m][name];
+          expect(values.length, `${m}.${name}`).to.equal(want.length);
+          values.forEach((v, i) => (worst = Math.max(worst, Math.abs(v - want[i]))));
+        }
+      }
+    }
+    // Every module checked on both of its replicas (image and audio on ranks 0 and 2, head on 1 and 2).
+    expect(Object.fromEntries(seen)).to.deep.equal({ image: 2, audio: 2, head: 2 });
+    expect(worst, 'max |w - w_ref| over every replica').to.be.below(1e-9);
+    // Training is not a no-op: the loss falls over the 4 steps.
+    expect(reference.losses[0] - reference.losses[3]).to.be.greaterThan(0.01);
+  });
+
+  it('a torch rank that exits 1 stops the others (waiting in the rendezvous); launch exits 1 naming it', async () => {
+    const example = path.join(ROOT, 'python/examples/train_builtin.py');
+    const r = spawnSync(process.execPath, [CLI, 'launch', plan, '--quota-mode', 'none', '--master-port', String(await freePort()), '--', py!, example, '--steps', '2', '--fail-rank', '1', '--out', path.join(dir, 'fail')], { encoding: 'utf8', cwd: ROOT, timeout: 60_000 });
+    expect(r.status, r.stdout + r.stderr).to.equal(1);
+    expect(r.stdout).to.include('[rank 1] rank 1: failing on purpose');
+    expect(r.stderr).to.include('mosaic: rank 1 (node 0, GPU 0, g0.s1 [head]) exited with code 1; stopped the other ranks');
+    expect(fs.existsSync(path.join(dir, 'fail'))).to.equal(false);
+  });
+});
