@@ -152,7 +152,7 @@ def main():
         print(f"rank {args.fail_rank}: failing on purpose (--fail-rank)", flush=True)
         sys.exit(1)
     rt = mr.init()
-    modules = build_modules(args.seed)
+    modules = {n: m.to(rt.device) for n, m in build_modules(args.seed).items()}
     here = rt.modules_here()
     opts = {n: torch.optim.Adam(modules[n].parameters(), lr=args.lr) for n in here}
     micro = rt.micro
@@ -160,7 +160,7 @@ def main():
     losses = []
     t0 = time.time()
     for step in range(args.steps):
-        image, audio, labels = make_batch(args.seed, step, rt.global_batch)
+        image, audio, labels = (t.to(rt.device) for t in make_batch(args.seed, step, rt.global_batch))
         rows = lambda k: slice(k * micro, (k + 1) * micro)  # noqa: E731
         source = lambda m, k: (image if m == "image" else audio)[rows(k)]  # noqa: E731
         loss_fn = lambda m, out, k: F.cross_entropy(out, labels[rows(k)])  # noqa: E731

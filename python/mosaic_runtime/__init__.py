@@ -97,8 +97,17 @@ class _GreenSlots:
         partial = [s for s in slots if s["smCount"] < total_sms]
         if not partial:
             return
-        units, nb, _rest = ok(driver.cuDevSmResourceSplitByCount(total_sms // unit, resource, 0, unit))
+        # As many units of `unit` SMs as the GPU's structure allows (H200: 15 of 8, not 132 // 8 = 16).
+        units, nb = [], 0
+        for n in range(total_sms // unit, 0, -1):
+            try:
+                units, nb, _rest = ok(driver.cuDevSmResourceSplitByCount(n, resource, 0, unit))
+                break
+            except RuntimeError:
+                continue
         units = list(units)[: int(nb)]
+        if not units:
+            raise RuntimeError(f"cuDevSmResourceSplitByCount gave no group of {unit} SMs")
         unit = int(units[0].sm.smCount)
         offset = 0
         for s in partial:
@@ -201,7 +210,9 @@ class Runtime:
 
     @contextlib.contextmanager
     def slot(self, module: str):
-        """Run the body on the stream of the module's SM quota (a no-op on CPU)."""
+        """Run the body on the stream of the module's SM quota (a no-op on CPU). The slot's stream first
+        waits for the current stream; on exit the current stream waits for the slot's, unless inside
+        colocated(), which joins all the slots used at its end so that they run at the same time."""
         if self.device.type != "cuda":
             yield None
             return
@@ -212,7 +223,8 @@ class Runtime:
         if stream is None:
             yield torch.cuda.current_stream(self.device)
             return
-        stream.wait_stream(torch.cuda.current_stream(self.device))
+        current = torch.cuda.current_stream(self.device)
+        stream.wait_stream(current)
         if carve is not None:
             carve(max(0, self.total_sms - self.slot_sms(module)) or None)
         try:
@@ -221,7 +233,26 @@ class Runtime:
         finally:
             if carve is not None:
                 carve(None)
-            torch.cuda.current_stream(self.device).wait_stream(stream)
+            if self._colocated is not None:
+                self._colocated.append(stream)
+            else:
+                current.wait_stream(stream)
+
+    _colocated: Optional[List[Any]] = None
+
+    @contextlib.contextmanager
+    def colocated(self):
+        """Slots entered inside run concurrently (each on its own SMs); joined at the end."""
+        outer = self._colocated
+        self._colocated = []
+        try:
+            yield
+        finally:
+            used, self._colocated = self._colocated, outer
+            if self.device.type == "cuda":
+                current = self.torch.cuda.current_stream(self.device)
+                for st in used:
+                    current.wait_stream(st)
 
     # ---- one iteration --------------------------------------------------------------------------
     def train_step(self, modules: Dict[str, Callable[..., Any]], source: Callable[[str, int], Any], loss: Callable[[str, Any, int], Any]) -> float:
