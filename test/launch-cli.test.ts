@@ -97,10 +97,10 @@ describe('mosaic export and mosaic launch', function () {
       expect(r.status, r.stderr).to.equal(0);
       const cmds = r.stdout.split('\n').filter((l) => l.includes('torchrun'));
       expect(cmds).to.have.length(2);
-      expect(cmds[0]).to.match(/torchrun --nnodes=2 --node-rank=0 --nproc-per-node=2 --master-addr=n0 --master-port=29500 train\.py --steps 3$/);
-      expect(cmds[1]).to.match(/--node-rank=1 --nproc-per-node=1 /);
+      expect(cmds[0]).to.match(/torchrun --nnodes=2 --node_rank=0 --nproc_per_node=2 --master_addr=n0 --master_port=29500 train\.py --steps 3$/);
+      expect(cmds[1]).to.match(/--node_rank=1 --nproc_per_node=1 /);
       const shellCmd = run(['export', cpuPlan, '--format', 'torchrun', '--', 'sh', '-c', 'echo $RANK']);
-      expect(shellCmd.stdout).to.match(/--no-python sh -c 'echo \$RANK'/);
+      expect(shellCmd.stdout).to.match(/--no_python sh -c 'echo \$RANK'/);
     });
 
     it('slurm: a heterogeneous job where nodes run different rank counts, one launcher per node; valid bash', () => {

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { spawnSync } from 'child_process';
+import { spawn, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as net from 'net';
 import * as os from 'os';
@@ -76,6 +76,52 @@ describe('PyTorch runtime under mosaic launch (CPU, gloo)', function () {
     expect(worst, 'max |w - w_ref| over every replica').to.be.below(1e-9);
     // Training is not a no-op: the loss falls over the 4 steps.
     expect(reference.losses[0] - reference.losses[3]).to.be.greaterThan(0.01);
+  });
+
+  it('the torchrun command from mosaic export runs the same training: torchrun numbers ranks as the contract does', async function () {
+    const torchrun = path.join(path.dirname(fs.realpathSync(spawnSync(py!, ['-c', 'import sys; print(sys.executable)'], { encoding: 'utf8' }).stdout.trim())), 'torchrun');
+    if (!fs.existsSync(torchrun)) {
+      console.warn(`\n  !!! SKIPPED: no torchrun next to ${py} !!!\n`);
+      this.skip();
+    }
+    // Debian 12's torchrun (torch 1.13 on Python 3.11) fails before starting any process
+    // ("'NoneType' object has no attribute 'get'" in elastic's to_map): skip where it cannot run `true`.
+    const probe = spawnSync(torchrun, ['--nnodes=1', '--nproc_per_node=1', `--master_port=${await freePort()}`, '--no_python', 'true'], { encoding: 'utf8', timeout: 60_000 });
+    if (probe.status !== 0) {
+      console.warn(`\n  !!! SKIPPED: ${torchrun} cannot start a process here: ${probe.stderr.trim().split('\n').pop()} !!!\n`);
+      this.skip();
+    }
+    const out = path.join(dir, 'torchrun');
+    const example = path.join(ROOT, 'python/examples/train_builtin.py');
+    const e = spawnSync(process.execPath, [CLI, 'export', plan, '--format', 'torchrun', '--quota-mode', 'none', '--contract', path.join(dir, 'launch.json'), '--master-port', String(await freePort()), '--', py!, example, '--steps', '3', '--out', out], { encoding: 'utf8', cwd: ROOT });
+    expect(e.status, e.stderr).to.equal(0);
+    const cmd = e.stdout.split('\n').find((l) => l.includes(' torchrun '))!.replace(' torchrun ', ` ${torchrun} `);
+    const r = spawnSync('sh', ['-c', cmd], { encoding: 'utf8', cwd: ROOT, timeout: 120_000 });
+    expect(r.status, r.stdout + r.stderr).to.equal(0);
+    expect(spawnSync(py!, [example, '--reference', '--steps', '3', '--out', out], { encoding: 'utf8' }).status).to.equal(0);
+    const cmp = spawnSync(py!, [example, '--compare', '--out', out], { encoding: 'utf8' });
+    expect(cmp.status, cmp.stdout + cmp.stderr).to.equal(0);
+    expect(cmp.stdout).to.match(/over 6 module replicas \(rank0:image, rank0:audio, rank1:head, rank2:image, rank2:audio, rank2:head\)/);
+  });
+
+  it('SIGINT while the torch ranks train stops them all within 5 s; launch exits 130', async () => {
+    const example = path.join(ROOT, 'python/examples/train_builtin.py');
+    const child = spawn(process.execPath, [CLI, 'launch', plan, '--quota-mode', 'none', '--master-port', String(await freePort()), '--', py!, example, '--steps', '1000000', '--out', path.join(dir, 'sigint')], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stderr!.on('data', (d) => (stderr += d));
+    const done = new Promise<number | null>((resolve) => child.on('close', resolve));
+    // Every rank has joined the process group and started training (it prints after init).
+    await new Promise<void>((resolve) => child.stdout!.on('data', (d) => {
+      stdout += d;
+      if ((stdout.match(/^\[rank \d\] rank \d\/3: modules/gm) ?? []).length === 3) resolve();
+    }));
+    const started = Date.now();
+    child.kill('SIGINT');
+    const code = await done;
+    expect(code, stderr).to.equal(130);
+    expect(Date.now() - started).to.be.below(5000);
+    expect(stderr).to.include('SIGINT: stopped all 3 ranks');
   });
 
   it('a torch rank that exits 1 stops the others (waiting in the rendezvous); launch exits 1 naming it', async () => {

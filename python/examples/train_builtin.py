@@ -9,8 +9,9 @@ modalities: class = 2*[u.image > 0] + [v.sum_t audio_t > 0].
 Under a plan (every rank):
     mosaic plan -m builtin-mm -c local-cpu -o plan.json
     mosaic launch plan.json --quota-mode none -- python3 python/examples/train_builtin.py --steps 20 --out out/
-Reference (one process, the whole batch, no contract):
+Reference (one process, the whole batch, no contract), then the comparison:
     python3 python/examples/train_builtin.py --reference --steps 20 --out out/
+    python3 python/examples/train_builtin.py --compare --out out/
 
 Each rank writes out/rank<R>.json with the weights of its modules after the last step (the reference
 writes out/reference.json); the replicas of a module end with the same weights as the reference.
@@ -131,6 +132,19 @@ def reference(args, global_batch, micro):
     save(os.path.join(args.out, "reference.json"), modules, list(modules), {"losses": losses})
 
 
+def compare(out: str) -> int:
+    ref = json.load(open(os.path.join(out, "reference.json")))["modules"]
+    worst, seen = 0.0, []
+    for name in sorted(f for f in os.listdir(out) if f.startswith("rank") and f.endswith(".json")):
+        got = json.load(open(os.path.join(out, name)))["modules"]
+        for m, params in got.items():
+            seen.append(f"{name[:-5]}:{m}")
+            for k, values in params.items():
+                worst = max([worst] + [abs(a - b) for a, b in zip(values, ref[m][k])])
+    print(f"max |w - w_ref| = {worst:.3g} over {len(seen)} module replicas ({', '.join(seen)})")
+    return 0 if seen and worst < 1e-9 else 1
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--steps", type=int, default=20)
@@ -140,8 +154,11 @@ def main():
     p.add_argument("--reference", action="store_true", help="train in one process on the whole batch (no plan)")
     p.add_argument("--global-batch", type=int, default=32, help="reference only: the plan's global batch")
     p.add_argument("--fail-rank", type=int, default=-1, help="test hook: this rank exits 1 at start-up, while the others wait for it in the rendezvous")
+    p.add_argument("--compare", action="store_true", help="compare every rank<R>.json in --out with reference.json; exit 1 above 1e-9")
     args = p.parse_args()
     torch.set_num_threads(1)
+    if args.compare:
+        sys.exit(compare(args.out))
     if args.reference:
         reference(args, args.global_batch, None)
         return

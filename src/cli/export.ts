@@ -68,7 +68,10 @@ Exit codes: 0 ok, 1 internal error, 2 usage or invalid plan (file and problem na
       await runCommand(() => {
         const plan = loadPlan(file);
         const contract = contractFor(file, plan, flags.quotaMode, flags.processPer);
-        if (flags.contract) writeFileAtomic(flags.contract, JSON.stringify(contract, null, 2) + '\n');
+        if (flags.contract) {
+          fs.mkdirSync(path.dirname(path.resolve(flags.contract)), { recursive: true });
+          writeFileAtomic(flags.contract, JSON.stringify(contract, null, 2) + '\n');
+        }
         const env: EnvOptions = { quotaMode: flags.quotaMode, masterAddr: flags.masterAddr, masterPort: flags.masterPort, ...(flags.contract ? { contractPath: path.resolve(flags.contract) } : {}) };
         if (flags.rank !== undefined && flags.rank >= contract.worldSize) throw new MosaicError('E_USAGE', `${file}: --rank ${flags.rank} but the plan has ${contract.worldSize} ranks (0-${contract.worldSize - 1})`);
         const cmd = command.length > 0 ? command : ['python', 'train.py'];

@@ -70,19 +70,19 @@ export function renderTorchrun(c: LaunchContract, o: EnvOptions, command: readon
       `MOSAIC_QUOTA_MODE=${o.quotaMode}`,
       'torchrun',
       `--nnodes=${active.length}`,
-      `--node-rank=${i}`,
-      `--nproc-per-node=${n.ranks.length}`,
-      `--master-addr=${shellQuote(o.masterAddr)}`,
-      `--master-port=${o.masterPort}`,
+      `--node_rank=${i}`,
+      `--nproc_per_node=${n.ranks.length}`,
+      `--master_addr=${shellQuote(o.masterAddr)}`,
+      `--master_port=${o.masterPort}`,
       ...torchrunProgram(command).map(shellQuote),
     ].join(' '),
   );
 }
 
-/** torchrun runs a Python script itself: `python x.py a` becomes `x.py a`, anything else `--no-python CMD`. */
+/** torchrun runs a Python script itself: `python x.py a` becomes `x.py a`, anything else `--no_python CMD`. */
 function torchrunProgram(command: readonly string[]): string[] {
   if (command.length > 1 && /^python[0-9.]*$/.test(command[0].split('/').pop() ?? '')) return command.slice(1);
-  return ['--no-python', ...command];
+  return ['--no_python', ...command];
 }
 
 export type SlurmOptions = EnvOptions & {
