@@ -6,15 +6,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { launchContract } from '../src/launch/contract';
 import { CLI, ROOT } from './helpers/fixtures';
-import { unevenBuiltinPlan } from './helpers/launch-plans';
-
-/** A Python 3 that imports torch: `python3` first, then Debian's (python3-torch installs there). */
-export function torchPython(): string | undefined {
-  for (const py of ['python3', '/usr/bin/python3']) {
-    if (spawnSync(py, ['-c', 'import torch, torch.distributed as d; assert d.is_available()'], { encoding: 'utf8' }).status === 0) return py;
-  }
-  return undefined;
-}
+import { torchPython, unevenBuiltinPlan } from './helpers/launch-plans';
 
 const freePort = () =>
   new Promise<number>((resolve, reject) => {

@@ -32,7 +32,7 @@ export function contractFor(file: string, plan: Plan, quotaMode: QuotaMode, proc
   return launchContract(plan, { processPer: per });
 }
 
-type ExportFlags = { format: Format; quotaMode: QuotaMode; processPer?: ProcessPer; masterAddr: string; masterPort: number; contract?: string; rank?: number; jobName: string; mosaic: string; json?: boolean };
+type ExportFlags = { format: Format; quotaMode: QuotaMode; processPer?: ProcessPer; masterAddr: string; masterPort: number; contract?: string; rank?: number; jobName: string; mosaic: string; cpusPerNode?: number; json?: boolean };
 
 export function exportCommand(): Command {
   return new Command('export')
@@ -48,6 +48,7 @@ export function exportCommand(): Command {
     .option('--rank <n>', 'env: only this rank (a block you can source)', nonNegativeInteger('--rank'))
     .option('--job-name <name>', 'slurm: the job name', 'mosaic')
     .option('--mosaic <cmd>', 'slurm: how the nodes call mosaic', 'npx mosaic')
+    .option('--cpus-per-node <n>', 'slurm: CPUs to request per node (default: one per rank on the node)', positiveInteger('--cpus-per-node'))
     .option('--json', 'print a machine-readable report (env: the variables per rank; torchrun: the commands; slurm: the script)')
     .addHelpText('after', `
 Examples:
@@ -91,7 +92,7 @@ Exit codes: 0 ok, 1 internal error, 2 usage or invalid plan (file and problem na
             return;
           }
           case 'slurm': {
-            const script = renderSlurm(contract, { ...env, planPath: fs.existsSync(file) ? path.resolve(file) : file, jobName: flags.jobName, mosaic: flags.mosaic }, cmd);
+            const script = renderSlurm(contract, { ...env, planPath: fs.existsSync(file) ? path.resolve(file) : file, jobName: flags.jobName, mosaic: flags.mosaic, ...(flags.cpusPerNode ? { cpusPerNode: flags.cpusPerNode } : {}) }, cmd);
             if (flags.json) out(JSON.stringify({ format: 'slurm', script }, null, 2));
             else out(script);
             return;

@@ -90,6 +90,8 @@ export type SlurmOptions = EnvOptions & {
   readonly jobName: string;
   /** How to call mosaic on the nodes (default `npx mosaic`). */
   readonly mosaic: string;
+  /** CPUs to request per node (default: one per rank on the node). */
+  readonly cpusPerNode?: number;
 };
 
 /**
@@ -114,7 +116,7 @@ export function renderSlurm(c: LaunchContract, o: SlurmOptions, command: readonl
   lines.push(`#SBATCH --job-name=${o.jobName}`, '#SBATCH --output=mosaic-%j.out');
   components.forEach((comp, i) => {
     if (i > 0) lines.push('#SBATCH hetjob');
-    lines.push(`#SBATCH --nodes=${comp.nodes}`, '#SBATCH --ntasks-per-node=1', `#SBATCH --cpus-per-task=${Math.max(1, comp.tasks)}`);
+    lines.push(`#SBATCH --nodes=${comp.nodes}`, '#SBATCH --ntasks-per-node=1', `#SBATCH --cpus-per-task=${o.cpusPerNode ?? Math.max(1, comp.tasks)}`);
     if (c.device === 'gpu') lines.push(`#SBATCH --gpus-per-node=${comp.gpus}`);
   });
   lines.push('set -euo pipefail');

@@ -1,3 +1,4 @@
+import { spawnSync } from 'child_process';
 import { buildPerfModel } from '../../src/perf/perf-model';
 import { scorePlacement, toPlan } from '../../src/plan/make-plan';
 import { BUILTIN_MODEL } from '../../src/engine/builtin-model';
@@ -49,3 +50,12 @@ export const GPU_PAIR: ClusterSpec = {
 
 /** CPU_PAIR split over two nodes of one device each. */
 export const CPU_TWO_NODES: ClusterSpec = { ...CPU_PAIR, name: 'cpu-two-nodes', nodes: 2, gpusPerNode: 1 };
+
+/** A Python 3 that imports torch: `python3` first, then Debian's (python3-torch installs there). */
+export function torchPython(): string | undefined {
+  for (const py of ['python3', '/usr/bin/python3']) {
+    if (spawnSync(py, ['-c', 'import torch, torch.distributed as d; assert d.is_available()'], { encoding: 'utf8' }).status === 0) return py;
+  }
+  return undefined;
+}
+
