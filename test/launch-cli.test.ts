@@ -181,6 +181,14 @@ describe('mosaic export and mosaic launch', function () {
       for (const line of ready) for (const pid of line.split(' ').slice(-2).map(Number)) expect(alive(pid), line).to.equal(false);
     });
 
+    it('a rank that exits 0 but leaves a background child holding its output does not hang the launcher', () => {
+      const r = run(['launch', cpuPlan, '--quota-mode', 'none', '--', 'sh', '-c', 'sleep 300 & echo "child $!"']);
+      expect(r.status, r.stderr).to.equal(0);
+      const pids = r.stdout.trim().split('\n').map((l) => Number(l.split(' ').pop()));
+      expect(pids).to.have.length(3);
+      for (const pid of pids) expect(alive(pid), `sleep ${pid}`).to.equal(false);
+    });
+
     it('MPS mode starts and stops the control daemon around the ranks; refuses in one line where it is missing', () => {
       const bin = path.join(dir, 'bin');
       fs.mkdirSync(bin);

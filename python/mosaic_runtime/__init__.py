@@ -74,9 +74,10 @@ def _topological(modules: List[Dict[str, Any]]) -> List[str]:
 class _GreenSlots:
     """Green contexts for the slots of this rank's GPU: disjoint SM groups, one stream each."""
 
-    def __init__(self, torch: Any, device: Any, slots: List[Dict[str, Any]], total_sms: int):
+    def __init__(self, torch: Any, device: Any, slots: List[Dict[str, Any]], total_sms: int, gpu_slots: Optional[List[Dict[str, Any]]] = None):
         self.streams: Dict[str, Any] = {}
         self.sm_counts: Dict[str, int] = {}
+        self._contexts: List[Any] = []  # the green contexts live as long as the runtime
         try:
             from cuda.bindings import driver  # cuda-bindings >= 12.x
         except ImportError:  # older cuda-python
@@ -109,16 +110,22 @@ class _GreenSlots:
         if not units:
             raise RuntimeError(f"cuDevSmResourceSplitByCount gave no group of {unit} SMs")
         unit = int(units[0].sm.smCount)
+        # Units are handed out over every slot of the GPU in slot order, also those of other ranks (one
+        # process per slot), so that the processes of one GPU take the same disjoint groups as one would.
+        mine = {s["id"] for s in partial}
         offset = 0
-        for s in partial:
+        for s in [x for x in (gpu_slots or slots) if x["smCount"] < total_sms]:
             take = max(1, -(-s["smCount"] // unit))
             if offset + take > len(units):
                 raise RuntimeError(f"slot {s['id']}: {s['smCount']} SMs do not fit the {len(units)} units of {unit} SMs left")
             group = units[offset : offset + take]
             offset += take
+            if s["id"] not in mine:
+                continue
             desc = ok(driver.cuDevResourceGenerateDesc(group, len(group)))
             gctx = ok(driver.cuGreenCtxCreate(desc, cu_dev, driver.CUgreenCtxCreate_flags.CU_GREEN_CTX_DEFAULT_STREAM))
             raw = ok(driver.cuGreenCtxStreamCreate(gctx, driver.CUstream_flags.CU_STREAM_NON_BLOCKING, 0))
+            self._contexts.append((gctx, raw))
             self.streams[s["id"]] = torch.cuda.get_stream_from_external(int(raw), device)
             self.sm_counts[s["id"]] = sum(int(g.sm.smCount) for g in group)
 
@@ -172,7 +179,8 @@ class Runtime:
         self.total_sms = max(s["smCount"] for s in self.me["slots"]) if not gpu else torch.cuda.get_device_properties(self.device).multi_processor_count
         if gpu and self.quota_mode == "green":
             try:
-                self._green = _GreenSlots(torch, self.device, self.me["slots"], self.total_sms)
+                gpu_slots = sorted((s for r in contract["ranks"] if r["gpu"] == self.me["gpu"] for s in r["slots"]), key=lambda s: int(s["id"].split(".s")[1]))
+                self._green = _GreenSlots(torch, self.device, self.me["slots"], self.total_sms, gpu_slots)
             except Exception as e:  # no cuda.bindings, old driver: run unpartitioned and say so
                 self.quota_note = f"green contexts unavailable ({e}); slots run on the current stream"
         elif not gpu:

@@ -131,12 +131,14 @@ export class NodeLauncher {
   }
 
   private killAll(signal: NodeJS.Signals): void {
-    for (const pgid of this.groups) {
-      try {
-        process.kill(-pgid, signal);
-      } catch {
-        // already gone
-      }
+    for (const pgid of this.groups) this.signalGroup(pgid, signal);
+  }
+
+  private signalGroup(pgid: number, signal: NodeJS.Signals): void {
+    try {
+      process.kill(-pgid, signal);
+    } catch {
+      // already gone
     }
   }
 
@@ -174,7 +176,19 @@ export class NodeLauncher {
         resolve();
       });
     });
-    return Promise.all([exited, out, err]).then(() => {
+    // A rank whose process has exited but left a child holding its output open (a daemon, a stray
+    // background job) must not keep the launcher waiting: after the grace time its group is killed.
+    const drained = exited.then(() => {
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<void>((resolve) => {
+        timer = setTimeout(() => {
+          if (child.pid !== undefined) this.signalGroup(child.pid, 'SIGKILL');
+          resolve();
+        }, this.o.graceMs ?? 2000);
+      });
+      return Promise.race([Promise.all([out, err]), late]).finally(() => clearTimeout(timer));
+    });
+    return drained.then(() => {
       if (child.pid !== undefined) this.groups.delete(child.pid);
     });
   }
