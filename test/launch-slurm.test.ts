@@ -38,6 +38,32 @@ describe('real Slurm (single node, slurm-wlm + munge started by test/helpers/slu
     expect(r.stdout.trim().split('\n').sort()).to.deep.equal(['[rank 0] 0 0 3', '[rank 1] 1 1 3', '[rank 2] 2 2 3']);
   });
 
+  it("the README's job array for `mosaic batch --shard` runs under sbatch; the merged shards equal a local run", () => {
+    // The script exactly as the README has it; sbatch's command-line options size it for this node
+    // (2 array tasks of 1 CPU, logs in a folder that exists), and the manifest and output paths point here.
+    const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+    const block = readme.split('```sh\n').map((b) => b.split('```')[0]).find((b) => b.includes('#SBATCH --array'));
+    expect(block, 'the README job-array script').to.be.a('string');
+    const manifest = path.join(dir, 'suite.json');
+    fs.writeFileSync(manifest, JSON.stringify({ name: 'slurm-test', timeLimitSeconds: 5, grid: { models: ['llava-1.5-7b', 'qwen-audio', 'sd-1.5'], clusters: ['h100-1x8'], methods: ['heuristic'] } }));
+    const out = path.join(dir, 'batch');
+    const script = path.join(dir, 'array.sbatch');
+    fs.writeFileSync(script, block!.replace('suites/sweep.json', manifest).replace('out/shard-', `${out}/shard-`));
+    fs.mkdirSync(path.join(dir, 'logs'));
+    const r = spawnSync('sbatch', ['--wait', '--array=1-2', '--cpus-per-task=1', `--output=${dir}/logs/batch-%A_%a.out`, '-D', ROOT, script], { encoding: 'utf8', env, timeout: 240_000 });
+    const logs = fs.readdirSync(path.join(dir, 'logs')).map((f) => fs.readFileSync(path.join(dir, 'logs', f), 'utf8')).join('\n');
+    expect(r.status, r.stderr + logs).to.equal(0);
+    const merged = spawnSync(process.execPath, [CLI, 'merge', `${out}/shard-1`, `${out}/shard-2`, '-o', `${out}/all`], { encoding: 'utf8', cwd: ROOT });
+    expect(merged.status, merged.stderr).to.equal(0);
+    const local = spawnSync(process.execPath, [CLI, 'batch', manifest, '-o', `${out}/local`, '--workers', '1'], { encoding: 'utf8', cwd: ROOT });
+    expect(local.status, local.stderr).to.equal(0);
+    type Line = { id: string; status: string; summary?: { best: unknown; baselines: unknown } };
+    const read = (f: string) => fs.readFileSync(f, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Line).map((l) => [l.id, l.status, l.summary?.best, l.summary?.baselines]).sort((a, b) => String(a[0]).localeCompare(String(b[0])));
+    const got = read(`${out}/all/results.jsonl`);
+    expect(got).to.have.length(3);
+    expect(got).to.deep.equal(read(`${out}/local/results.jsonl`));
+  });
+
   it('the sbatch script of mosaic export trains the built-in model; the weights equal a local single-process run', function () {
     const py = torchPython();
     if (!py) {
