@@ -52,7 +52,7 @@ export function exportCommand(): Command {
     .option('--json', 'print a machine-readable report (env: the variables per rank; torchrun: the commands; slurm: the script)')
     .addHelpText('after', `
 Examples:
-  $ mosaic plan -m builtin-mm -c h100-1x8 -o plan.json
+  $ mosaic plan -m builtin-mm -c h100-1x8 --method heuristic -o plan.json
   $ mosaic export plan.json --format json > launch.json              # the launch contract
   $ mosaic export plan.json --quota-mode mps --contract launch.json --rank 0   # source it in a shell
   $ mosaic export plan.json --contract launch.json --format torchrun -- python train.py

@@ -22,7 +22,7 @@ export function launchCommand(): Command {
     .option('--master-port <port>', 'MASTER_PORT', positiveInteger('--master-port'), DEFAULT_MASTER_PORT)
     .addHelpText('after', `
 Examples:
-  $ mosaic plan -m builtin-mm -c local-cpu -o plan.json
+  $ mosaic plan -m builtin-mm -c local-cpu --method heuristic -o plan.json
   $ mosaic launch plan.json --quota-mode none -- python3 python/examples/train_builtin.py
   $ mosaic launch plan.json --quota-mode mps -- python train.py --lr 1e-4
   $ srun --ntasks-per-node=1 mosaic launch plan.json -- python train.py    # one launcher per node
