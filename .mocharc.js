@@ -39,6 +39,9 @@ const TIERS = {
     'fuzz',
     'native-build',
     'output-path',
+    'launch-contract',
+    'launch-cli',
+    'launch-torch',
     'catalogue',
     'cli-init-import',
     'trace',
@@ -46,7 +49,7 @@ const TIERS = {
     'ilp-planner',
     'planner',
   ],
-  slow: ['batch', 'bound-validity', 'exactness', 'ilp-exactness', 'solver-backends'],
+  slow: ['launch-slurm', 'batch', 'bound-validity', 'exactness', 'ilp-exactness', 'solver-backends'],
 };
 
 const dir = path.join(__dirname, 'test');

@@ -11,3 +11,4 @@ export { runBatch } from './batch/runner';
 export { MosaicError } from './errors';
 export type { ModelSpec, ClusterSpec, Profile } from './spec/types';
 export type { Plan, PlanningBound, Provenance } from './spec/plan';
+export { launchContract, type LaunchContract } from './launch/contract';

@@ -12,6 +12,8 @@ import { calibrateCommand } from './calibrate';
 import { scoreCommand } from './score';
 import { initCommand } from './init';
 import { importCommand } from './import';
+import { exportCommand } from './export';
+import { launchCommand } from './launch';
 
 /** The CLI only translates flags to typed options and prints; the library never exits the process. */
 export function buildProgram(): Command {
@@ -31,6 +33,8 @@ export function buildProgram(): Command {
     .addCommand(scoreCommand().exitOverride())
     .addCommand(initCommand().exitOverride())
     .addCommand(importCommand().exitOverride())
+    .addCommand(exportCommand().exitOverride())
+    .addCommand(launchCommand().exitOverride())
     .addHelpText('after', `
 Start here:
   $ mosaic plan --model llava-1.5-7b --cluster h100-1x8

@@ -2,7 +2,7 @@ import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
 import * as fs from 'fs';
 import * as path from 'path';
 
-export type SchemaName = 'model' | 'cluster' | 'profile' | 'plan' | 'batch-manifest';
+export type SchemaName = 'model' | 'cluster' | 'profile' | 'plan' | 'batch-manifest' | 'launch';
 
 /** Repo root from both `src/spec` (ts-node) and `dist/src/spec` (compiled). */
 export const REPO_ROOT = findRoot(__dirname);
