@@ -23,8 +23,9 @@ const SLURM = { SLURM_ARRAY_TASK_ID: '1', SLURM_ARRAY_TASK_COUNT: '8', SLURM_CPU
 /** Splits a shell line into commands (`&&`), words, with comments, `${VAR}` and `{1..8}` expanded. */
 function commandsOf(line: string): string[][] {
   const noComment = line.replace(/\s#\s.*$/, '').replace(/\$\{(\w+)\}/g, (_, v: string) => SLURM[v] ?? `$${v}`);
+  // A redirection ends the command's own words (`> job.sbatch` is the shell's, not the command's).
   return noComment.split('&&').map((part) =>
-    part.trim().split(/\s+/).filter(Boolean).flatMap((w) => {
+    part.replace(/\s(?:>>?|<|\|)\s.*$/, '').trim().split(/\s+/).filter(Boolean).flatMap((w) => {
       const m = /^(.*)\{(\d+)\.\.(\d+)\}(.*)$/.exec(w);
       if (!m) return [w];
       return Array.from({ length: Number(m[3]) - Number(m[2]) + 1 }, (_, i) => `${m[1]}${Number(m[2]) + i}${m[4]}`);
@@ -46,7 +47,7 @@ async function helpCommands(program: Command): Promise<{ name: string; commands:
   const out = [];
   for (const name of ['', ...program.commands.map((c) => c.name())]) {
     const r = await runCliInProcess(name ? [name, '--help'] : ['--help']);
-    const commands = r.stdout.split('\n').filter((l) => /^\s*\$ mosaic /.test(l)).flatMap((l) => commandsOf(l.replace(/^\s*\$\s*/, '')).map((c) => c.slice(1)));
+    const commands = r.stdout.split('\n').filter((l) => /^\s*\$ mosaic /.test(l)).flatMap((l) => commandsOf(l.replace(/^\s*\$\s*/, '')).filter((c) => c[0] === 'mosaic').map((c) => c.slice(1)));
     out.push({ name: name || 'mosaic', commands });
   }
   return out;
@@ -82,6 +83,8 @@ function problemsOf(program: Command, commands: string[][], where: string): stri
     const positional: string[] = [];
     for (let i = 0; i < rest.length; i++) {
       const w = rest[i]!;
+      // After `--` comes the command that `launch`/`export` runs, not this command's arguments.
+      if (w === '--') break;
       if (!w.startsWith('-')) {
         if (!keywords.has(w)) positional.push(w);
         continue;

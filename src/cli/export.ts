@@ -5,7 +5,7 @@ import { MosaicError } from '../errors';
 import { writeFileAtomic } from '../io/atomic-write';
 import { launchContract, type LaunchContract, type ProcessPer } from '../launch/contract';
 import { defaultProcessPer, QUOTA_MODES, rankEnv, renderEnv, renderSlurm, renderTorchrun, type EnvOptions, type QuotaMode } from '../launch/export';
-import { loadPlan } from '../spec/load-plan';
+import { loadPlan } from '../plan/load-plan';
 import type { Plan } from '../spec/plan';
 import { oneOf, positiveInteger } from './options';
 import { runCommand } from './run-command';

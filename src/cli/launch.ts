@@ -3,7 +3,7 @@ import type { ProcessPer } from '../launch/contract';
 import { QUOTA_MODES, type QuotaMode } from '../launch/export';
 import { MosaicError } from '../errors';
 import { MPS_CONTROL, NodeLauncher, onPath, resolveNode } from '../launch/launcher';
-import { loadPlan } from '../spec/load-plan';
+import { loadPlan } from '../plan/load-plan';
 import { contractFor, DEFAULT_MASTER_PORT, nonNegativeInteger, PROCESS_PER } from './export';
 import { oneOf, positiveInteger } from './options';
 import { runCommand } from './run-command';
