@@ -3,7 +3,7 @@ import type { ClusterSpec } from '../src/spec/types';
 import type { Kernel } from '../src/perf/kernels';
 import { forwardKernels } from '../src/perf/kernels';
 import { achievedBandwidthGBps, architectureOf, flashSplits, physicsFor } from '../src/perf/physics';
-import { compareSweep, mape, readSweep, sweepCluster } from '../src/perf/sweep';
+import { compareSweep, mape, readSweep, sweepCluster, sweepGemm } from '../src/perf/sweep';
 import { coRunSlowdown, kernelDeviceMs } from '../src/perf/timing';
 import { fitPhysics } from '../src/perf/fit-physics';
 
@@ -21,15 +21,7 @@ function cluster(name: string, sms: number, extra: Partial<ClusterSpec['gpu']> =
   };
 }
 
-const gemm = (m: number, n: number, k: number): Kernel => ({
-  name: 'g',
-  flops: 2 * m * n * k,
-  bytes: (m * k + k * n + m * n) * 2,
-  tiles: Math.ceil(m / 128) * Math.ceil(n / 128),
-  kind: 'gemm',
-  gemm: { m, n, k },
-  launches: 1,
-});
+const gemm = sweepGemm;
 
 const deviceMs = (c: ClusterSpec, k: Kernel, sms: number) => kernelDeviceMs(k, c.gpu, physicsFor(c), sms, sms / c.gpu.smCount).ms;
 

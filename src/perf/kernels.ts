@@ -26,9 +26,10 @@ export const ELEMENTWISE_LAUNCHES_PER_LAYER = 10;
 
 export const BYTES_PER_ELEMENT: Readonly<Record<Precision, number>> = { bf16: 2, fp16: 2, fp32: 4 };
 
-type Gemm = { m: number; n: number; k: number; name: string };
+export type Gemm = { m: number; n: number; k: number; name: string };
 
-function gemmKernel(g: Gemm, e: number, tile: number): Kernel {
+/** One GEMM as a kernel: output M×N, reduction K, `e` bytes per element, tiles counted at `tile`. */
+export function gemmKernel(g: Gemm, e: number, tile: number): Kernel {
   return {
     name: g.name,
     flops: 2 * g.m * g.n * g.k,

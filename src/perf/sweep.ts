@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'fs';
 import type { ClusterSpec, GpuPhysicsOverrides, ModuleSpec } from '../spec/types';
-import { backwardKernels, forwardKernels, type Kernel } from './kernels';
+import { backwardKernels, forwardKernels, gemmKernel, type Kernel } from './kernels';
 import { physicsFor } from './physics';
 import { bandwidthShare, coRunSlowdown, kernelDeviceMs, kernelsLoad, memoryBoundFraction, pressure } from './timing';
 
@@ -49,15 +49,8 @@ export function sweepCluster(records: readonly SweepRecord[], overrides?: GpuPhy
   };
 }
 
-const gemmKernel = (m: number, n: number, k: number): Kernel => ({
-  name: `gemm ${m}x${n}x${k}`,
-  flops: 2 * m * n * k,
-  bytes: (m * k + k * n + m * n) * 2,
-  tiles: Math.ceil(m / 128) * Math.ceil(n / 128),
-  kind: 'gemm',
-  gemm: { m, n, k },
-  launches: 1,
-});
+/** A bf16 GEMM of the sweep, tiles counted at 128. */
+export const sweepGemm = (m: number, n: number, k: number): Kernel => gemmKernel({ name: `gemm ${m}x${n}x${k}`, m, n, k }, 2, 128);
 
 /** A transformer layer as the sweep's blocks section builds it (nn.TransformerEncoderLayer, bf16). */
 function layerModule(d: number, heads: number, ffn: number, tokens: number): ModuleSpec {
@@ -102,9 +95,9 @@ export function compareSweep(records: readonly SweepRecord[], cluster: ClusterSp
   for (const r of records) {
     const sms = Number(r.sms);
     if (r.section === 'gemm-sms' && Number(r.carveout) === 0) {
-      rows.push({ kind: 'gemm', label: `${r.m}x${r.n}x${r.k}`, sms, measured: Number(r.ms), predicted: device(gemmKernel(Number(r.m), Number(r.n), Number(r.k)), sms), unit: 'ms' });
+      rows.push({ kind: 'gemm', label: `${r.m}x${r.n}x${r.k}`, sms, measured: Number(r.ms), predicted: device(sweepGemm(Number(r.m), Number(r.n), Number(r.k)), sms), unit: 'ms' });
     } else if (r.section === 'gemm-waves') {
-      rows.push({ kind: 'gemm-waves', label: `${r.m}x${r.n}x${r.k}`, sms, measured: Number(r.ms), predicted: device(gemmKernel(Number(r.m), Number(r.n), Number(r.k)), sms), unit: 'ms' });
+      rows.push({ kind: 'gemm-waves', label: `${r.m}x${r.n}x${r.k}`, sms, measured: Number(r.ms), predicted: device(sweepGemm(Number(r.m), Number(r.n), Number(r.k)), sms), unit: 'ms' });
     } else if (r.section === 'bandwidth') {
       rows.push({ kind: 'bandwidth', label: String(r.op), sms, measured: Number(r.ms), predicted: device(bandwidthKernel(String(r.op)), sms), unit: 'ms' });
     } else if (r.section === 'attention') {
@@ -136,7 +129,7 @@ export function compareSweep(records: readonly SweepRecord[], cluster: ClusterSp
       const names = r.section === 'corun' ? String(r.pair).split('+') : (r.pair as string[]);
       const measured = r.section === 'corun' ? (r.slowdown as number[]) : (r.slowdownVsAlonePartition as number[]);
       const sOf = (r.section === 'corun' ? [64, 64] : (r.sms as number[])) as number[];
-      const kernelsOf = (n: string) => (n === 'gemm' ? [gemmKernel(8192, 8192, 8192)] : n === 'copy' ? [bandwidthKernel('copy')] : blockKernels(n));
+      const kernelsOf = (n: string) => (n === 'gemm' ? [sweepGemm(8192, 8192, 8192)] : n === 'copy' ? [bandwidthKernel('copy')] : blockKernels(n));
       names.forEach((n, i) => {
         const j = 1 - i;
         const q = sOf[i]! / gpu.smCount;
