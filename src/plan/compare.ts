@@ -63,6 +63,8 @@ export async function compareCase(c: SuiteCase, solver: SolverName, timeLimitSec
   }
   const { heuristic, ilp } = result;
   if (!heuristic) return { ...names, fits: false, reason: 'no heuristic or baseline layout fits in memory' };
+  // A comparison needs the ILP's answer: its time running out is a time limit, not "does not fit".
+  if (!ilp && result.ilpTimeLimit !== undefined) throw new MosaicError('E_TIME_LIMIT', result.ilpTimeLimit);
   if (!ilp) return { ...names, fits: false, reason: result.ilpInfeasible ?? 'the exact planner found no plan' };
   let bestBaseline: { name: string; iterationMs: number } | undefined;
   for (const b of result.baselines) {

@@ -42,6 +42,8 @@ export type PlanningResult = {
   readonly lpText?: string;
   /** Why the exact planner found no plan, when the other methods still did. */
   readonly ilpInfeasible?: string;
+  /** The throughput ILP's time ran out before any integer solution; the other methods' plans stand. */
+  readonly ilpTimeLimit?: string;
   /** The bound on every plan of the space, as attached to every plan (`Plan.bound`). */
   readonly bound: Omit<PlanningBound, 'gap'>;
   /** The exact search's trials, when it ran. */
@@ -94,6 +96,7 @@ export async function planModel(model: ModelSpec, cluster: ClusterSpec, profile:
   let ilpMs: number | undefined;
   let lpText: string | undefined;
   let ilpInfeasible: string | undefined;
+  let ilpTimeLimit: string | undefined;
   if (opts.method !== 'baseline') {
     const started = process.hrtime.bigint();
     // The baselines are in the heuristic's search space: it never returns a plan predicted slower than them.
@@ -116,11 +119,13 @@ export async function planModel(model: ModelSpec, cluster: ClusterSpec, profile:
       // The throughput ILP only adds candidates: when its share of the time runs out before any integer
       // solution, the heuristic's and the exact search's plans stand, and the reason is kept.
       const r = await planIlp(perf, { solver: opts.solver, timeLimitSeconds: left, seeds: seeds.layouts, ...(profile ? { profile } : {}) }).catch((err: unknown) => {
-        if (err instanceof MosaicError && err.code === 'E_TIME_LIMIT' && plans.length > 0) return { infeasible: err.message };
+        if (err instanceof MosaicError && err.code === 'E_TIME_LIMIT' && plans.length > 0) return { timeLimit: err.message };
         throw err;
       });
       ilpMs = elapsedMs(ilpStarted);
-      if ('infeasible' in r) {
+      if ('timeLimit' in r) {
+        ilpTimeLimit = r.timeLimit;
+      } else if ('infeasible' in r) {
         if (plans.length === 0) throw new MosaicError('E_INFEASIBLE', r.infeasible);
         ilpInfeasible = r.infeasible;
       } else {
@@ -157,5 +162,6 @@ export async function planModel(model: ModelSpec, cluster: ClusterSpec, profile:
     ...(ilpMs !== undefined ? { ilpMs } : {}),
     ...(lpText !== undefined ? { lpText } : {}),
     ...(ilpInfeasible !== undefined ? { ilpInfeasible } : {}),
+    ...(ilpTimeLimit !== undefined ? { ilpTimeLimit } : {}),
   };
 }
