@@ -48,7 +48,8 @@ describe('real Slurm (single node, slurm-wlm + munge started by test/helpers/slu
     fs.writeFileSync(manifest, JSON.stringify({ name: 'slurm-test', timeLimitSeconds: 5, grid: { models: ['llava-1.5-7b', 'qwen-audio', 'sd-1.5'], clusters: ['h100-1x8'], methods: ['heuristic'] } }));
     const out = path.join(dir, 'batch');
     const script = path.join(dir, 'array.sbatch');
-    fs.writeFileSync(script, block!.replace('suites/sweep.json', manifest).replace('out/shard-', `${out}/shard-`));
+    // The script's manifest (whatever the README names) becomes this small one.
+    fs.writeFileSync(script, block!.replace(/npx mosaic batch \S+/, `npx mosaic batch ${manifest}`).replace(/out\/shard-/g, `${out}/shard-`));
     fs.mkdirSync(path.join(dir, 'logs'));
     const r = spawnSync('sbatch', ['--wait', '--array=1-2', '--cpus-per-task=1', `--output=${dir}/logs/batch-%A_%a.out`, '-D', ROOT, script], { encoding: 'utf8', env, timeout: 240_000 });
     const logs = fs.readdirSync(path.join(dir, 'logs')).map((f) => fs.readFileSync(path.join(dir, 'logs', f), 'utf8')).join('\n');

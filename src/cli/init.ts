@@ -4,7 +4,15 @@ import { parseCluster, parseModel } from '../spec/load';
 import { REPO_ROOT } from '../spec/schemas';
 import { clusterTemplate, modelTemplate } from './init-templates';
 import { runCommand } from './run-command';
+import { oneOf } from './options';
 import { writeSpecFile } from './write-spec';
+
+/** `<kind>`: parsed by oneOf (the CLI's one wording for a bad choice), its choices listed for --help and checkers. */
+function kindArgument(): Argument {
+  const a = new Argument('<kind>', 'model | cluster').argParser(oneOf('<kind>', KINDS));
+  a.argChoices = [...KINDS];
+  return a;
+}
 
 type InitFlags = { output?: string; force?: boolean };
 const KINDS = ['model', 'cluster'] as const;
@@ -12,7 +20,7 @@ const KINDS = ['model', 'cluster'] as const;
 export function initCommand(): Command {
   return new Command('init')
     .description('Write a template model or cluster spec that validates as it is, every required field present with a sensible value and explained in its description')
-    .addArgument(new Argument('<kind>', 'model | cluster').choices(KINDS))
+    .addArgument(kindArgument())
     .option('-o, --output <file>', 'write the template to this file instead of stdout')
     .option('-f, --force', 'overwrite the output file if it exists')
     .addHelpText('after', `
