@@ -63,6 +63,8 @@ export async function compareCase(c: SuiteCase, solver: SolverName, timeLimitSec
   }
   const { heuristic, ilp } = result;
   if (!heuristic) return { ...names, fits: false, reason: 'no heuristic or baseline layout fits in memory' };
+  // compare is about the ILP: one that ran out of time with nothing is a time limit, not "does not fit".
+  if (!ilp && result.ilpTimedOut !== undefined) throw new MosaicError('E_TIME_LIMIT', result.ilpTimedOut);
   if (!ilp) return { ...names, fits: false, reason: result.ilpInfeasible ?? 'the exact planner found no plan' };
   let bestBaseline: { name: string; iterationMs: number } | undefined;
   for (const b of result.baselines) {

@@ -43,6 +43,8 @@ export type PlanningResult = {
   readonly lpText?: string;
   /** Why the exact planner found no plan, when the other methods still did. */
   readonly ilpInfeasible?: string;
+  /** The throughput ILP reached its time limit with no plan of its own while other plans exist (exit 4 only when none does). */
+  readonly ilpTimedOut?: string;
   /** The bound on every plan of the space, as attached to every plan (`Plan.bound`). */
   readonly bound: Omit<PlanningBound, 'gap'>;
   /** The exact search's trials, when it ran. */
@@ -103,6 +105,7 @@ export async function planModel(model: ModelSpec, cluster: ClusterSpec, profile:
   let ilpMs: number | undefined;
   let lpText: string | undefined;
   let ilpInfeasible: string | undefined;
+  let ilpTimedOut: string | undefined;
   if (opts.method !== 'baseline') {
     const started = process.hrtime.bigint();
     // The baselines are in the heuristic's search space: it never returns a plan predicted slower than them.
@@ -127,11 +130,16 @@ export async function planModel(model: ModelSpec, cluster: ClusterSpec, profile:
         ? { infeasible: `throughput ILP not run: ${perf.order.length} modules, more than ${MAX_THROUGHPUT_ILP_MODULES} (its GPU patterns grow as the Bell numbers; the exact search still ran)` }
         : await planIlp(perf, { solver: opts.solver, timeLimitSeconds: left, seeds: seeds.layouts, ...(profile ? { profile } : {}) }).catch((err: unknown) => {
             // The throughput ILP on the clock with nothing of its own: the other plans stand (exit 4 only when there are none).
-            if (err instanceof MosaicError && err.code === 'E_TIME_LIMIT' && plans.length > 0) return { infeasible: err.lines.join(' ') };
+            if (err instanceof MosaicError && err.code === 'E_TIME_LIMIT' && plans.length > 0) {
+              ilpTimedOut = err.lines.join(' ');
+              return undefined;
+            }
             throw err;
           });
       ilpMs = elapsedMs(ilpStarted);
-      if ('infeasible' in r) {
+      if (r === undefined) {
+        // timed out with nothing of its own: recorded in ilpTimedOut
+      } else if ('infeasible' in r) {
         if (plans.length === 0) throw new MosaicError('E_INFEASIBLE', r.infeasible);
         ilpInfeasible = r.infeasible;
       } else {
@@ -168,5 +176,6 @@ export async function planModel(model: ModelSpec, cluster: ClusterSpec, profile:
     ...(ilpMs !== undefined ? { ilpMs } : {}),
     ...(lpText !== undefined ? { lpText } : {}),
     ...(ilpInfeasible !== undefined ? { ilpInfeasible } : {}),
+    ...(ilpTimedOut !== undefined ? { ilpTimedOut } : {}),
   };
 }
