@@ -176,5 +176,12 @@ describe('fuzz: mutated specs, plans, manifests and flags never crash, hang or p
     const withCases = { ...base, cases: [{ model: 'qwen-audio', cluster: 'h100-1x8' }, { model: 'qwen-audio', cluster: 'h100-1x8' }] };
     const m = parseManifest(withCases, file);
     expect(m.cases.length).to.equal(ref.cases.length + 1);
+    // The same bundled spec by name and by path (relative to the manifest's folder) is one case.
+    const bothSpellings = JSON.parse(JSON.stringify(base)) as typeof base;
+    bothSpellings.grid.models = [...bothSpellings.grid.models!, '../models/llava-1.5-7b.json', './../models/qwen-audio.json'];
+    bothSpellings.grid.clusters = [...bothSpellings.grid.clusters!, '../clusters/h100-1x8.json'];
+    const spelled = parseManifest(bothSpellings, file);
+    expect(spelled.cases.map((c) => c.id)).to.deep.equal(ref.cases.map((c) => c.id));
+    expect(spelled.hash).to.equal(ref.hash);
   });
 });

@@ -106,7 +106,14 @@ function resolveRef(ref: string, kind: 'models' | 'clusters', manifestDir: strin
   if (isPathRef(ref)) {
     const posix = ref.replace(/\\/g, '/');
     const normalized = path.posix.normalize(posix);
-    return { ref: normalized, resolved: path.resolve(manifestDir, ref) };
+    const resolved = path.resolve(manifestDir, ref);
+    // A path to a bundled spec is that bundled name: the same case gets the same id however it is
+    // spelled, so listing it twice (by name and by path) does not run and report it twice.
+    const bundledName = path.basename(resolved, '.json');
+    if (path.dirname(resolved) === path.join(REPO_ROOT, 'datasets', kind) && bundled(kind).includes(bundledName)) {
+      return { ref: bundledName, resolved: path.join(REPO_ROOT, 'datasets', kind, `${bundledName}.json`) };
+    }
+    return { ref: normalized, resolved };
   }
   if (kind === 'clusters' && ref === 'local-cpu') return { ref, resolved: 'local-cpu' };
   const names = bundled(kind);

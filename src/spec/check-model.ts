@@ -2,10 +2,10 @@ import type { ModelSpec } from './types';
 
 /**
  * Micro-batches per iteration (global / micro) are at most this many: the simulator runs every one of
- * them, event by event (4,096 on 32 GPUs for a 6-module model take ~25 s on a slow core; a global batch of 2^53 hung). Real
+ * them, event by event (2,048 for a 6-module model on 8 GPUs take ~15 s on a loaded 2-core machine, 4,096 over 60 s; a global batch of 2^53 hung). Real
  * pipelines run tens to a few thousand per iteration; for more, raise the micro-batch.
  */
-export const MAX_MICROBATCHES = 4096;
+export const MAX_MICROBATCHES = 2048;
 
 /** The batch problems of a global batch and micro-batch, as `/json/pointer: message` lines. */
 export function checkBatch(global: number, micro: number): string[] {
