@@ -24,11 +24,7 @@ export type VisionShape = { readonly patches: number; readonly hidden: number };
  */
 export function visionModule(r: HfReader, type: VisionType, name: string, tokens: number | undefined, notes: string[], imageSize?: number): { module: ModuleSpec; shape: VisionShape } {
   const d = DEFAULTS[type];
-  const defaulted: string[] = [];
-  const int = (key: string, fallback: number): number => {
-    if (!r.has(key)) defaulted.push(`${key} ${fallback}`);
-    return r.int(key, fallback);
-  };
+  const { int, note } = r.withDefaults();
   const hidden = int('hidden_size', d.hidden);
   const ffn = int('intermediate_size', d.ffn);
   const layers = int('num_hidden_layers', d.layers);
@@ -96,7 +92,7 @@ export function visionModule(r: HfReader, type: VisionType, name: string, tokens
       break;
     }
   }
-  if (defaulted.length > 0) notes.push(`${r.pointer || '/'}: took the ${type} config-class defaults for ${defaulted.join(', ')}`);
+  note(type, notes);
   const seq = tokens ?? patches + (cls ? 1 : 0);
   const origin = r.origin();
   const module: ModuleSpec = {

@@ -25,11 +25,7 @@ export const DEFAULT_LLM_TOKENS = 2048;
  */
 export function llmModule(r: HfReader, type: LlmType, name: string, tokens: number | undefined, notes: string[]): ModuleSpec {
   const d = DEFAULTS[type];
-  const defaulted: string[] = [];
-  const int = (key: string, fallback: number): number => {
-    if (!r.has(key)) defaulted.push(`${key} ${fallback}`);
-    return r.int(key, fallback);
-  };
+  const { int, note } = r.withDefaults();
   const hidden = int('hidden_size', d.hidden);
   const ffn = int('intermediate_size', d.ffn);
   const layers = int('num_hidden_layers', d.layers);
@@ -56,7 +52,7 @@ export function llmModule(r: HfReader, type: LlmType, name: string, tokens: numb
   const diff = actual - formula;
   if (diff > 0) extra.push({ name: `attention projections beyond hidden x hidden (head_dim ${headDim} x ${heads} heads)`, shape: [layers, diff] });
   if (diff < 0) notes.push(`head_dim ${headDim} x ${heads} heads = ${headDim * heads} < hidden_size ${hidden}: the architecture formula counts ${(-diff * layers).toLocaleString('en-US')} attention parameters too many (${((-diff * layers) / 1e6).toFixed(1)}M) and sizes attention as hidden x hidden`);
-  if (defaulted.length > 0) notes.push(`${r.pointer || '/'}: took the ${type} config-class defaults for ${defaulted.join(', ')}`);
+  note(type, notes);
   const seq = tokens ?? DEFAULT_LLM_TOKENS;
   if (tokens === undefined) notes.push(`${name}: tokensPerSample ${DEFAULT_LLM_TOKENS} is a default (the training sequence length is not in config.json); pass --tokens`);
 

@@ -40,6 +40,23 @@ export class HfReader {
     return v;
   }
 
+  /**
+   * A reader of positive integers that falls back to the config class's defaults and remembers which
+   * keys it took from them, so the converter can say so in one note.
+   */
+  withDefaults(): { int: (key: string, fallback: number) => number; note: (type: string, notes: string[]) => void } {
+    const defaulted: string[] = [];
+    return {
+      int: (key, fallback) => {
+        if (!this.has(key)) defaulted.push(`${key} ${fallback}`);
+        return this.int(key, fallback);
+      },
+      note: (type, notes) => {
+        if (defaulted.length > 0) notes.push(`${this.pointer || '/'}: took the ${type} config-class defaults for ${defaulted.join(', ')}`);
+      },
+    };
+  }
+
   num(key: string, fallback: number): number {
     const v = this.data[key];
     if (v === undefined || v === null) return fallback;
