@@ -112,7 +112,7 @@ function printText(result: PlanningResult): void {
     out(`  throughput ILP (${s.backend}): ${proof} over ${s.patterns} GPU patterns; simulated ${fmtMs(result.ilp.plan.prediction.iterationMs)} ms; ${result.ilpMs !== undefined ? result.ilpMs.toFixed(0) : '-'} ms`);
     for (const n of s.notes) out(`    note: ${n}`);
   }
-  if (result.ilpInfeasible) out(`  throughput ILP: ${result.ilpInfeasible}`);
+  if (result.ilpInfeasible) out(`  throughput ILP: ${result.ilpInfeasible}${result.ilpTimedOut ? '; the other plans stand' : ''}`);
   if (result.exact) {
     const e = result.exact;
     const proven = e.trials.filter((t) => t.outcome === 'infeasible').length;

@@ -67,7 +67,7 @@ export async function compareCase(c: SuiteCase, solver: SolverName, timeLimitSec
   const { heuristic, ilp } = result;
   if (!heuristic) return { ...names, fits: false, reason: 'no heuristic or baseline layout fits in memory' };
   // A comparison needs the ILP's answer: without one in time it is a time limit (exit 4), not "does not fit".
-  if (!ilp && result.ilpTimedOut) throw new MosaicError('E_TIME_LIMIT', result.ilpInfeasible!.replace(/; the heuristic's and baselines' plans stand$/, ''));
+  if (!ilp && result.ilpTimedOut) throw new MosaicError('E_TIME_LIMIT', result.ilpInfeasible!);
   if (!ilp) return { ...names, fits: false, reason: result.ilpInfeasible ?? 'the exact planner found no plan' };
   let bestBaseline: { name: string; iterationMs: number } | undefined;
   for (const b of result.baselines) {

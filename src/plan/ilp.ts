@@ -245,9 +245,9 @@ export async function planIlp(perf: PerfModel, options: IlpOptions): Promise<Ilp
     const seedFits = candidates.some((c) => c.fits);
     if (first.status === 'timeLimit' || first.status === 'error') {
       const why = `the throughput ILP found no plan of its own for ${perf.model.name} on ${perf.cluster.name} within ${options.timeLimitSeconds.toFixed(1)} s (${first.status}${first.message ? `: ${first.message}` : ''})`;
-      // With a heuristic or baseline plan to fall back on, this is a note, not a failure.
-      if (!seedFits) throw new MosaicError('E_TIME_LIMIT', `${why}, and no heuristic or baseline layout fits`);
-      return { infeasible: `${why}; the heuristic's and baselines' plans stand`, stats, timedOut: true };
+      // A value, not a throw: the planner knows whether other plans stand (then it is a note) or none
+      // does (then it is E_TIME_LIMIT, exit 4).
+      return { infeasible: seedFits ? why : `${why}, and no heuristic or baseline layout fits`, stats, timedOut: true };
     }
     return { infeasible: seedFits ? `the throughput ILP's answers do not pass the exact memory check (the heuristic's plans do)` : `${perf.model.name} does not fit on ${perf.cluster.name}: neither the ILP's answers nor the heuristic layouts pass the exact memory check`, stats };
   }

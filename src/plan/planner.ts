@@ -131,28 +131,16 @@ export async function planModel(model: ModelSpec, cluster: ClusterSpec, profile:
       const left = Math.max(1, opts.timeLimitSeconds - elapsedMs(ilpStarted) / 1000);
       const tooMany = perf.order.length > MAX_THROUGHPUT_ILP_MODULES;
       if (opts.dumpLp && !tooMany) lpText = toLpText(ilpStats(perf).info.model);
-      let r: Awaited<ReturnType<typeof planIlp>> | undefined;
-      if (tooMany) {
-        r = { infeasible: `throughput ILP not run: ${perf.order.length} modules, more than ${MAX_THROUGHPUT_ILP_MODULES} (its GPU patterns grow as the Bell numbers; the exact search still ran)` } as Awaited<ReturnType<typeof planIlp>>;
-      } else {
-        try {
-          r = await planIlp(perf, { solver: opts.solver, timeLimitSeconds: left, seeds: seeds.layouts, ...(profile ? { profile } : {}) });
-        } catch (err) {
-          // The throughput ILP only proposes candidates: out of time with nothing found, the plans already
-          // made (and the exact search's bound) stand; with none, its error is the answer (exit 4).
-          if (!(err instanceof MosaicError && err.code === 'E_TIME_LIMIT') || plans.length === 0) throw err;
-          ilpTimedOut = true;
-          ilpInfeasible = err.message;
-          r = undefined;
-        }
-      }
+      const r = tooMany
+        ? { infeasible: `throughput ILP not run: ${perf.order.length} modules, more than ${MAX_THROUGHPUT_ILP_MODULES} (its GPU patterns grow as the Bell numbers; the exact search still ran)` }
+        : await planIlp(perf, { solver: opts.solver, timeLimitSeconds: left, seeds: seeds.layouts, ...(profile ? { profile } : {}) });
       ilpMs = elapsedMs(ilpStarted);
-      if (r === undefined) {
-        // Out of time: nothing to add (see above).
-      } else if ('infeasible' in r) {
-        if (plans.length === 0) throw new MosaicError('E_INFEASIBLE', r.infeasible);
+      if ('infeasible' in r) {
+        // The throughput ILP only proposes candidates: without an answer of its own the plans already made
+        // (and the exact search's bound) stand; with none, its reason is the answer (exit 4 on the clock).
+        if (plans.length === 0) throw new MosaicError('timedOut' in r && r.timedOut ? 'E_TIME_LIMIT' : 'E_INFEASIBLE', r.infeasible);
         ilpInfeasible = r.infeasible;
-        ilpTimedOut = r.timedOut === true;
+        ilpTimedOut = 'timedOut' in r && r.timedOut === true;
       } else {
         const microbatches = model.batch.global / model.batch.micro;
         ilp = {
