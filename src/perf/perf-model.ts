@@ -3,7 +3,7 @@ import { moduleParams } from '../spec/params';
 import type { ClusterSpec, EngineCosts, ModelSpec, Profile } from '../spec/types';
 import { fitCurve, fitInterference, type CurveFit, type TimedPoint } from './calibrate';
 import { backwardKernels, backwardKinds, forwardKernels, type BackwardKind, type Kernel } from './kernels';
-import { bandwidthShare, coRunSlowdown, curveTime, kernelsTimeMs, memoryBoundFraction, pressure, type CurveParams } from './timing';
+import { coRunSlowdown, curveTime, kernelsLoad, kernelsTimeMs, loadShares, type CurveParams } from './timing';
 import { physicsFor } from './physics';
 
 /** How one module performs on one device, per microbatch of the model's micro-batch size. */
@@ -98,15 +98,22 @@ export function buildPerfModel(model: ModelSpec, cluster: ClusterSpec, profile?:
     // On a CPU the neighbours compete for shared caches, memory and (on VMs) sibling hyperthreads in
     // proportion to the cores they hold, not to a GPU's HBM bandwidth: the pressure is the core share.
     const cpu = cluster.device === 'cpu';
+    // One load of all the module's kernels per quota serves the three shares.
+    const shareCache = new Map<number, ReturnType<typeof loadShares>>();
+    const shares = (q: number) => {
+      let v = shareCache.get(q);
+      if (v === undefined) shareCache.set(q, (v = loadShares(kernelsLoad(all, cluster, q), cluster)));
+      return v;
+    };
     timings.set(m.name, {
       module: m.name,
       params: moduleParams(m.arch),
       backward: kind,
       forwardMs: memo((q) => kernelsTimeMs(fwd, cluster, q)),
       backwardMs: memo((q) => kernelsTimeMs(bwd, cluster, q)),
-      bandwidthShare: cpu ? (q) => q : memo((q) => bandwidthShare(all, cluster, q)),
-      pressure: cpu ? (q) => q : memo((q) => pressure(all, cluster, q)),
-      memoryFraction: cpu ? () => 0 : memo((q) => memoryBoundFraction(all, cluster, q)),
+      bandwidthShare: cpu ? (q) => q : (q) => shares(q).bandwidthShare,
+      pressure: cpu ? (q) => q : (q) => shares(q).pressure,
+      memoryFraction: cpu ? () => 0 : (q) => shares(q).memoryFraction,
     });
   }
   let alpha = cluster.device === 'cpu' ? DEFAULT_INTERFERENCE_ALPHA : physicsFor(cluster).interferenceGamma;

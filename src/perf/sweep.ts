@@ -7,7 +7,7 @@ import { readFileSync } from 'fs';
 import type { ClusterSpec, GpuPhysicsOverrides, ModuleSpec } from '../spec/types';
 import { backwardKernels, forwardKernels, gemmKernel, type Kernel } from './kernels';
 import { physicsFor } from './physics';
-import { bandwidthShare, coRunSlowdown, kernelDeviceMs, kernelsLoad, memoryBoundFraction, pressure } from './timing';
+import { coRunSlowdown, kernelDeviceMs, kernelsLoad, loadShares } from './timing';
 
 export type SweepRecord = { readonly section: string; readonly [field: string]: unknown };
 
@@ -134,12 +134,13 @@ export function compareSweep(records: readonly SweepRecord[], cluster: ClusterSp
         const j = 1 - i;
         const q = sOf[i]! / gpu.smCount;
         const qn = sOf[j]! / gpu.smCount;
-        const mine = kernelsOf(n);
-        const theirs = kernelsOf(names[j]!);
-        // Graph replays have no host gaps; the sweep's co-running blocks are graphs.
+        // The shares come from the slot load, host gaps included, as the planner computes them (the
+        // sweep's co-running blocks were replayed as CUDA graphs, which have none).
+        const mine = loadShares(kernelsLoad(kernelsOf(n), cluster, q), cluster);
+        const theirs = loadShares(kernelsLoad(kernelsOf(names[j]!), cluster, qn), cluster);
         const factor = coRunSlowdown(
-          { bandwidthShare: bandwidthShare(mine, cluster, q), memoryFraction: memoryBoundFraction(mine, cluster, q) },
-          [{ pressure: pressure(theirs, cluster, qn), bandwidthShare: bandwidthShare(theirs, cluster, qn) }],
+          mine,
+          [theirs],
           p.interferenceGamma,
         );
         rows.push({ kind: r.section === 'corun' ? 'corun' : 'block-corun', label: `${n} | ${names[j]}`, sms: sOf[i]!, measured: measured[i]!, predicted: factor, unit: 'x' });

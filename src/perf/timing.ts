@@ -123,29 +123,22 @@ export function kernelsTimeMs(kernels: readonly Kernel[], cluster: ClusterSpec, 
   return kernelsLoad(kernels, cluster, quotaFraction).ms;
 }
 
-/** Share of the GPU's achieved HBM bandwidth the kernels draw while running alone at a quota. */
-export function bandwidthShare(kernels: readonly Kernel[], cluster: ClusterSpec, quotaFraction: number): number {
-  const load = kernelsLoad(kernels, cluster, quotaFraction);
-  if (load.ms === 0) return 0;
-  const p = physicsFor(cluster);
-  return Math.min(1, load.bytes / (cluster.gpu.hbmGBps * p.achievedBandwidthFraction * 1e6) / load.ms);
-}
+/** What a load means to its neighbours (the interference model's inputs), read off one kernelsLoad. */
+export type LoadShares = {
+  /** Share of the GPU's achieved HBM bandwidth drawn while running alone. */
+  readonly bandwidthShare: number;
+  /** The larger of compute use (SM share × achieved FLOPs / peak of those SMs) and bandwidthShare. */
+  readonly pressure: number;
+  /** Share of the slot time that is memory-bound device time (what bandwidth contention stretches). */
+  readonly memoryFraction: number;
+};
 
-/**
- * How hard the kernels press on a neighbour while running at a quota: the larger of their compute use
- * (SM share × achieved FLOPs / peak of those SMs) and their share of the achieved bandwidth.
- */
-export function pressure(kernels: readonly Kernel[], cluster: ClusterSpec, quotaFraction: number): number {
-  const load = kernelsLoad(kernels, cluster, quotaFraction);
-  if (load.ms === 0) return 0;
+export function loadShares(load: KernelsLoad, cluster: ClusterSpec): LoadShares {
+  if (load.ms === 0) return { bandwidthShare: 0, pressure: 0, memoryFraction: 0 };
+  const achievedBytesPerMs = cluster.gpu.hbmGBps * physicsFor(cluster).achievedBandwidthFraction * 1e6;
+  const bandwidthShare = Math.min(1, load.bytes / achievedBytesPerMs / load.ms);
   const compute = load.flops / (cluster.gpu.peakTflops * 1e9 * load.ms);
-  return Math.min(1, Math.max(compute, bandwidthShare(kernels, cluster, quotaFraction)));
-}
-
-/** Share of the slot time that is memory-bound device time (what bandwidth contention stretches). */
-export function memoryBoundFraction(kernels: readonly Kernel[], cluster: ClusterSpec, quotaFraction: number): number {
-  const load = kernelsLoad(kernels, cluster, quotaFraction);
-  return load.ms === 0 ? 0 : load.memoryBoundMs / load.ms;
+  return { bandwidthShare, pressure: Math.min(1, Math.max(compute, bandwidthShare)), memoryFraction: load.memoryBoundMs / load.ms };
 }
 
 /**
