@@ -4,7 +4,7 @@ import type { ClusterSpec, EngineCosts, ModelSpec, Profile } from '../spec/types
 import { fitCurve, fitInterference, type CurveFit, type TimedPoint } from './calibrate';
 import { backwardKernels, backwardKinds, forwardKernels, type BackwardKind, type Kernel } from './kernels';
 import { coRunSlowdown, curveTime, kernelsLoad, kernelsTimeMs, loadShares, type CurveParams } from './timing';
-import { physicsFor } from './physics';
+import { PHYSICS, physicsFor } from './physics';
 
 /** How one module performs on one device, per microbatch of the model's micro-batch size. */
 export type ModuleTiming = {
@@ -38,8 +38,8 @@ export type PerfModel = {
   readonly engineCosts?: EngineCosts;
 };
 
-/** Interference coefficient of the CPU backend when no co-running samples calibrate it (GPUs: physics γ). */
-export const DEFAULT_INTERFERENCE_ALPHA = 0.3;
+/** Interference coefficient of the CPU backend when no co-running samples calibrate it: the cpu physics row's γ. */
+export const DEFAULT_INTERFERENCE_ALPHA = PHYSICS.cpu.interferenceGamma;
 
 function memo(f: (q: number) => number): (q: number) => number {
   const cache = new Map<number, number>();
@@ -116,7 +116,8 @@ export function buildPerfModel(model: ModelSpec, cluster: ClusterSpec, profile?:
       memoryFraction: cpu ? () => 0 : (q) => shares(q).memoryFraction,
     });
   }
-  let alpha = cluster.device === 'cpu' ? DEFAULT_INTERFERENCE_ALPHA : physicsFor(cluster).interferenceGamma;
+  // γ of the cluster's physics row (the cpu row for a CPU cluster), until co-running samples fit it.
+  let alpha = physicsFor(cluster).interferenceGamma;
   let calibrated = false;
   if (profile) {
     for (const m of model.modules) {
