@@ -7,6 +7,7 @@ import { readFileSync } from 'fs';
 import type { ClusterSpec, GpuPhysicsOverrides, ModuleSpec } from '../spec/types';
 import { backwardKernels, forwardKernels, gemmKernel, type Kernel } from './kernels';
 import { physicsFor } from './physics';
+import { bundledNames, resolveCluster } from '../spec/resolve';
 import { coRunSlowdown, kernelDeviceMs, kernelsLoad, loadShares } from './timing';
 
 export type SweepRecord = { readonly section: string; readonly [field: string]: unknown };
@@ -35,9 +36,11 @@ export function sweepCluster(records: readonly SweepRecord[], overrides?: GpuPhy
   if (!env) throw new Error('the sweep has no env record (GPU name and SM count)');
   const name = String(env.gpu);
   const sms = Number(env.sms);
-  // Datasheets: H200 SXM 4.8 TB/s, H100 SXM 3.35 TB/s, both 989 TFLOP/s dense BF16; A100 2.0 TB/s, 312.
-  const sheet = /H200/i.test(name) ? { peak: 989, hbm: 4800 } : /H100/i.test(name) ? { peak: 989, hbm: 3350 } : /A100/i.test(name) ? { peak: 312, hbm: 2039 } : undefined;
-  if (!sheet) throw new Error(`no datasheet figures for GPU "${name}": add them to src/perf/sweep.ts`);
+  // Datasheet figures from the bundled cluster whose GPU is the same model (H200, H100, A100 …).
+  const model = (n: string) => /[A-Z]+\d{2,}/i.exec(n)?.[0].toUpperCase();
+  const bundled = bundledNames('clusters').map((c) => resolveCluster(c).gpu).find((g) => model(g.name) !== undefined && model(g.name) === model(name));
+  if (!bundled) throw new Error(`no bundled cluster has the GPU "${name}" of this sweep: add a cluster spec with its datasheet figures to datasets/clusters`);
+  const sheet = { peak: bundled.peakTflops, hbm: bundled.hbmGBps };
   return {
     name: `sweep-${name}`,
     description: `the GPU of a sweep (${name})`,
