@@ -162,7 +162,8 @@ export function buildPerfModel(model: ModelSpec, cluster: ClusterSpec, profile?:
   };
 }
 
-function pressureOf(t: ModuleTiming | undefined, q: number): number {
+/** How hard a module at quota `q` presses on its neighbours (0 for an unknown module). */
+export function pressureOf(t: ModuleTiming | undefined, q: number): number {
   if (!t) return 0;
   return (t.pressure ?? t.bandwidthShare)(q);
 }

@@ -32,6 +32,31 @@ export function roundToTotal(values: readonly number[], total: number, atLeast: 
   return out;
 }
 
+/**
+ * With quota levels grouped, a pattern's slots sit at their groups' tops and may need more SMs than the
+ * GPU has (their bottoms fit): the slot with the most SMs above its group's bottom steps down a level
+ * until they fit.
+ */
+function fitLevels(terms: BoundTerms, slots: PlanSlot[], levelOf: ReadonlyMap<string, { level: number; low: number }>): PlanSlot[] {
+  const { cluster } = terms.perf;
+  const level = new Map(slots.map((s) => [s.id, levelOf.get(s.id)!.level]));
+  const smsAt = (l: number) => smsFor(cluster, terms.levels[l]);
+  const used = () => slots.reduce((sum, s) => sum + smsAt(level.get(s.id)!), 0);
+  while (used() > cluster.gpu.smCount) {
+    let pick: PlanSlot | undefined;
+    for (const s of slots) {
+      if (level.get(s.id)! <= levelOf.get(s.id)!.low) continue;
+      if (!pick || smsAt(level.get(s.id)!) > smsAt(level.get(pick.id)!)) pick = s;
+    }
+    if (!pick) break;
+    level.set(pick.id, level.get(pick.id)! - 1);
+  }
+  return slots.map((s) => {
+    const q = terms.levels[level.get(s.id)!];
+    return { ...s, quotaFraction: q, smCount: smsFor(cluster, q) };
+  });
+}
+
 export function decodeSolution(terms: BoundTerms, set: PatternSet, f: Formulation, values: ReadonlyMap<string, number>): { gpus: PlanGpu[]; replicas: PlanReplica[] } | undefined {
   const perf = terms.perf;
   const { cluster, model } = perf;
@@ -70,6 +95,7 @@ export function decodeSolution(terms: BoundTerms, set: PatternSet, f: Formulatio
       const id = gpus.length;
       if (id >= terms.gpus) return undefined;
       const slots: PlanSlot[] = [];
+      const levelOf = new Map<string, { level: number; low: number }>();
       p.slots.forEach((slot, s) => {
         const q = terms.levels[slot.level];
         const here: { m: string; count: number }[] = [];
@@ -80,6 +106,7 @@ export function decodeSolution(terms: BoundTerms, set: PatternSet, f: Formulatio
         }
         if (here.length === 0) return;
         const slotId = `g${id}.s${slots.length}`;
+        levelOf.set(slotId, slot);
         slots.push({ id: slotId, quotaFraction: q, smCount: smsFor(cluster, q), modules: here.map((h) => h.m) });
         for (const h of here) {
           const index = nextIndex.get(h.m) ?? 0;
@@ -87,7 +114,7 @@ export function decodeSolution(terms: BoundTerms, set: PatternSet, f: Formulatio
           replicas.push({ module: h.m, index, slot: slotId, samples: h.count * model.batch.micro });
         }
       });
-      gpus.push({ id, node: Math.floor(id / cluster.gpusPerNode), slots });
+      gpus.push({ id, node: Math.floor(id / cluster.gpusPerNode), slots: fitLevels(terms, slots, levelOf) });
     }
   }
   for (let id = gpus.length; id < terms.gpus; id++) gpus.push({ id, node: Math.floor(id / cluster.gpusPerNode), slots: [] });

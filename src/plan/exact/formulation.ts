@@ -11,6 +11,7 @@ import { optimizerStepMs } from '../../perf/sync';
 import { tailClasses, type TailClass } from './classes';
 import type { Pattern, PatternSet } from './patterns';
 import type { BoundTerms } from './terms';
+import { microbatchMs, slotFactorFloor } from './interference';
 
 export type Formulation = {
   readonly model: MilpModel;
@@ -61,12 +62,14 @@ export function formulate(terms: BoundTerms, set: PatternSet, T: number, maxLamb
 
   // A pattern one of whose explicit replicas cannot finish even one microbatch by T (in any class) must
   // have n = 0: it is left out of this T's model (presolve would drop it; the smaller text parses faster).
-  const capAt = (m: string, level: number, c?: TailClass) => {
+  // Microbatches one replica of m can run in slot s of pattern p by T, its interference floor included.
+  const capAt = (p: Pattern, s: number, m: string, c?: TailClass) => {
     const mt = terms.modules.get(m)!;
-    return Math.floor((window - mt.headMs - tailOf(m, terms.levels[level], c)) / mt.microbatchAt[level] + 1e-9);
+    const level = p.slots[s].level;
+    return Math.floor((window - mt.headMs - tailOf(m, terms.levels[level], c)) / microbatchMs(terms, m, level, slotFactorFloor(terms, set, p.slots, s), p.slots[s].low) + 1e-9);
   };
   const usable = set.patterns.filter((p) =>
-    p.slots.every((slot) => slot.explicit.every((i) => (classes.get(set.explicit[i]) ?? [undefined]).some((c) => capAt(set.explicit[i], slot.level, c) >= 1))),
+    p.slots.every((slot, s) => slot.explicit.every((i) => (classes.get(set.explicit[i]) ?? [undefined]).some((c) => capAt(p, s, set.explicit[i], c) >= 1))),
   );
   const nVar = new Map(usable.map((p) => [p.id, b.addVariable(nName(p.id), { upper: G, integer: true })]));
   const n = (id: number): string => nVar.get(id)!;
@@ -100,13 +103,14 @@ export function formulate(terms: BoundTerms, set: PatternSet, T: number, maxLamb
       const mods = hosts(p, s);
       const explicitHere = new Set(slot.explicit.map((i) => set.explicit[i]));
       const head = Math.min(...mods.map((m) => terms.modules.get(m)!.headMs));
-      const d = (m: string) => terms.modules.get(m)!.microbatchAt[level];
+      const factor = slotFactorFloor(terms, set, p.slots, s);
+      const d = (m: string) => microbatchMs(terms, m, level, factor, slot.low);
       const work: Term[] = [];
       for (const m of mods) {
         const x = b.addVariable(xName(p.id, s, m));
         work.push({ variable: x, coefficient: d(m) });
         cover.get(m)!.push({ variable: x, coefficient: 1 });
-        const capOf = (c?: TailClass) => Math.max(0, capAt(m, level, c));
+        const capOf = (c?: TailClass) => Math.max(0, capAt(p, s, m, c));
         // (4) per replica: its start, its microbatches and what must follow its last task fit in T
         // (left out where every class allows B or more per GPU: the row could not bind, so dropping it keeps the relaxation exact)
         const caps = perClass(m, capOf);

@@ -14,10 +14,16 @@ import { lowerBoundMs } from '../../perf/lower-bound';
 import { gradientSyncMs, optimizerStepMs } from '../../perf/sync';
 import type { BoundTerms } from './terms';
 import { DEFAULT_MAX_SLOTS } from '../options';
+import { slotPressureFloor } from './interference';
 
 export type Slot = {
-  /** Index into `BoundTerms.levels`. */
+  /**
+   * Index into `BoundTerms.levels`: the top of the slot's range of levels. With levels grouped
+   * (`levelStride` > 1) a plan slot at any level in `low..level` maps here, and its times are the range's fastest.
+   */
   readonly level: number;
+  /** Index of the lowest level of the range (= `level` when levels are not grouped). */
+  readonly low: number;
   /** Explicit modules hosted (indices into `PatternSet.explicit`), ascending. */
   readonly explicit: readonly number[];
 };
@@ -57,9 +63,15 @@ export type PatternOptions = {
   readonly maxPatterns: number;
   /** Modules to keep implicit whatever their memory or tail (the caller's fallback). */
   readonly implicit: readonly string[];
+  /**
+   * Quota levels grouped this many at a time (default 1: every level its own). A slot of a pattern
+   * stands for every level of its group: its times the group's fastest, its SMs the group's bottom.
+   * The caller's fallback when even every module implicit gives too many patterns (fine grids: A100).
+   */
+  readonly levelStride: number;
 };
 
-export const DEFAULT_PATTERN_OPTIONS: PatternOptions = { maxSlots: DEFAULT_MAX_SLOTS, maxPatterns: 2500, implicit: [] };
+export const DEFAULT_PATTERN_OPTIONS: PatternOptions = { maxSlots: DEFAULT_MAX_SLOTS, maxPatterns: 2500, implicit: [], levelStride: 1 };
 
 export const baseBytes = (slots: number): number => WORKSPACE_BYTES_PER_GPU + WORKSPACE_BYTES_PER_SLOT * Math.max(0, slots - 1);
 
@@ -92,6 +104,14 @@ export class TooManyPatterns extends Error {
   }
 }
 
+/** True when no module's forward or backward time grows with the quota (what raising and grouping levels need). */
+function timesMonotone(terms: BoundTerms): boolean {
+  return terms.perf.order.every((m) => {
+    const t = terms.modules.get(m)!;
+    return t.forwardAt.every((v, i) => i === 0 || v <= t.forwardAt[i - 1] * (1 + 1e-12)) && t.backwardAt.every((v, i) => i === 0 || v <= t.backwardAt[i - 1] * (1 + 1e-12));
+  });
+}
+
 export function enumeratePatterns(terms: BoundTerms, options: Partial<PatternOptions> = {}): PatternSet {
   const opts = { ...DEFAULT_PATTERN_OPTIONS, ...options };
   const perf = terms.perf;
@@ -111,11 +131,18 @@ export function enumeratePatterns(terms: BoundTerms, options: Partial<PatternOpt
   };
   const explicit = perf.order.filter((m) => !opts.implicit.includes(m) && (least.get(m)! >= 0.1 * capacity || tailRange(m) > 0.01 * scale));
   const implicit = perf.order.filter((m) => !explicit.includes(m));
-  const monotone = perf.order.every((m) => {
-    const t = terms.modules.get(m)!;
-    return t.forwardAt.every((v, i) => i === 0 || v <= t.forwardAt[i - 1] * (1 + 1e-12)) && t.backwardAt.every((v, i) => i === 0 || v <= t.backwardAt[i - 1] * (1 + 1e-12));
-  });
+  const monotone = timesMonotone(terms);
   const sms = terms.levels.map((q) => smsFor(cluster, q));
+  // Level groups: the tops of groups of `levelStride` levels counted down from all SMs, each with its
+  // lowest level; a slot's times are the group's fastest (interference.ts), its SMs the group's bottom.
+  const stride = Math.max(1, Math.floor(opts.levelStride));
+  const groups: { level: number; low: number }[] = [];
+  for (let top = terms.levels.length - 1; top >= 0; top -= stride) groups.unshift({ level: top, low: Math.max(0, top - stride + 1) });
+  const pressesHarder = (s: Slot, next: { level: number; low: number }): boolean => {
+    const names = s.explicit.map((i) => explicit[i]);
+    return slotPressureFloor(terms, names, implicit, next.level, next.low) > slotPressureFloor(terms, names, implicit, s.level, s.low);
+  };
+  const groupOf = new Map(groups.map((g, i) => [g.level, i]));
   const smCount = cluster.gpu.smCount;
   const E = explicit.length;
   // 2^E slot subsets: above MAX_EXPLICIT_MODULES (30 explicit modules hung the planner, and 1 << 31
@@ -185,13 +212,19 @@ export function enumeratePatterns(terms: BoundTerms, options: Partial<PatternOpt
 
   // Canonical multisets of slot types (level, subset) in non-increasing order, SMs within the GPU.
   const types: Slot[] = [];
-  for (let l = terms.levels.length - 1; l >= 0; l--) for (const s of subsets) types.push({ level: l, explicit: s });
+  for (let gi = groups.length - 1; gi >= 0; gi--) for (const s of subsets) types.push({ ...groups[gi], explicit: s });
   const chosen: Slot[] = [];
   const visit = (from: number, used: number): void => {
     if (chosen.length > 0) {
       const free = smCount - used;
-      // Maximal only: a slot could be raised one level within the free SMs → dominated (times never grow with the quota).
-      const raisable = monotone && chosen.some((s) => s.level + 1 < sms.length && sms[s.level + 1] - sms[s.level] <= free);
+      // Maximal only: a slot that could be raised one level within the free SMs → dominated, since times never
+      // grow with the quota, unless the raise makes it press harder on its neighbours (interference.ts).
+      const raisable =
+        monotone &&
+        chosen.some((s) => {
+          const next = groups[groupOf.get(s.level)! + 1];
+          return next !== undefined && sms[next.low] - sms[s.low] <= free && (chosen.length === 1 || !pressesHarder(s, next));
+        });
       if (!raisable) {
         for (const variant of variantsOf(chosen)) {
           if (patterns.length >= opts.maxPatterns) throw new TooManyPatterns([...explicit].sort((a, b) => least.get(a)! - least.get(b)!));
@@ -202,13 +235,14 @@ export function enumeratePatterns(terms: BoundTerms, options: Partial<PatternOpt
     if (chosen.length === opts.maxSlots) return;
     for (let i = from; i < types.length; i++) {
       const t = types[i];
-      if (used + sms[t.level] > smCount) continue;
+      if (used + sms[t.low] > smCount) continue;
       chosen.push(t);
-      visit(i, used + sms[t.level]);
+      visit(i, used + sms[t.low]);
       chosen.pop();
     }
   };
   visit(0, 0);
   if (!monotone) notes.push('some module runs slower at a larger quota, so patterns with free SMs are kept');
+  if (stride > 1) notes.push(`to stay under ${opts.maxPatterns} patterns the relaxation groups the quota levels ${stride} at a time (a slot's times the group's fastest, its SMs the group's bottom: a valid, looser bound)`);
   return { patterns, explicit, implicit, tiers, maximalOnly: monotone, notes };
 }

@@ -16,7 +16,10 @@ import { decodeSolution } from './decode';
 import { formulate } from './formulation';
 import { requireSolver } from '../solver-available';
 import { DEFAULT_PATTERN_OPTIONS, enumeratePatterns, TooManyPatterns, type PatternSet } from './patterns';
-import { boundTerms } from './terms';
+import { boundTerms, type BoundTerms } from './terms';
+
+/** Most coverage above the batch the relaxation is asked for (slack for rounding when decoding). */
+const FEASIBILITY_SLACK = 0.05;
 
 export type ExactOptions = {
   readonly solver: BackendName;
@@ -31,9 +34,11 @@ export type ExactOptions = {
   readonly bracket: number;
   /** Most GPU patterns in the relaxation (default 2500). */
   readonly maxPatterns: number;
+  /** Quota levels grouped at least this many at a time in the relaxation (default 1; patterns.ts). */
+  readonly levelStride: number;
 };
 
-export const DEFAULT_EXACT_OPTIONS: ExactOptions = { solver: 'highs', timeLimitMs: 10000, targetGap: 0.005, maxTrials: 10, maxSlots: DEFAULT_PATTERN_OPTIONS.maxSlots, bracket: 0.002, maxPatterns: DEFAULT_PATTERN_OPTIONS.maxPatterns };
+export const DEFAULT_EXACT_OPTIONS: ExactOptions = { solver: 'highs', timeLimitMs: 10000, targetGap: 0.005, maxTrials: 10, maxSlots: DEFAULT_PATTERN_OPTIONS.maxSlots, bracket: 0.002, maxPatterns: DEFAULT_PATTERN_OPTIONS.maxPatterns, levelStride: 1 };
 
 export type Trial = {
   readonly T: number;
@@ -58,6 +63,48 @@ export type ExactResult = {
 };
 
 /**
+ * The relaxation's patterns under the cap, loosened step by step while there are too many (each step a
+ * valid, looser relaxation; the set's notes say which): quota levels grouped (patterns.ts,
+ * `levelStride`), then modules made implicit. Undefined when nothing brings them under the cap.
+ */
+export function patternSet(terms: BoundTerms, opts: Pick<ExactOptions, 'maxSlots' | 'maxPatterns' | 'levelStride'>): PatternSet | undefined {
+  const enumerate = (levelStride: number, implicit: readonly string[], maxPatterns: number) => {
+    try {
+      return enumeratePatterns(terms, { maxSlots: opts.maxSlots, maxPatterns, implicit, levelStride });
+    } catch (err) {
+      if (!(err instanceof TooManyPatterns)) throw err;
+      return err;
+    }
+  };
+  const first = Math.max(1, opts.levelStride);
+  // Every module explicit, every level its own (or the caller's grouping): the tightest relaxation.
+  let out = enumerate(first, [], opts.maxPatterns);
+  if (!(out instanceof TooManyPatterns)) return out;
+  // Then levels grouped 2 and 3 at a time, every module still explicit (a module's memory and sync weigh
+  // more than a few SMs of quota), at half the pattern cap: a grouped relaxation is a fallback that must
+  // leave time for several trials.
+  for (let levelStride = first + 1; levelStride <= first + 2 && levelStride <= terms.levels.length; levelStride++) {
+    const grouped = enumerate(levelStride, [], Math.ceil(opts.maxPatterns / 2));
+    if (!(grouped instanceof TooManyPatterns)) return grouped;
+  }
+  // Then the least significant explicit module becomes implicit (its memory and replica count no longer
+  // tracked), one at a time, at each grouping from the caller's up.
+  for (let levelStride = first; levelStride <= terms.levels.length; levelStride++) {
+    const demoted: string[] = [];
+    const cap = levelStride === first ? opts.maxPatterns : Math.ceil(opts.maxPatterns / 2);
+    for (;;) {
+      out = enumerate(levelStride, demoted, cap);
+      if (!(out instanceof TooManyPatterns)) {
+        return { ...out, notes: [...out.notes, `to stay under ${cap} patterns the bound does not track the memory and replica count of ${demoted.join(', ')} (a valid, looser relaxation)`] };
+      }
+      if (out.explicit.length === 0) break;
+      demoted.push(out.explicit[0]);
+    }
+  }
+  return undefined;
+}
+
+/**
  * Runs the search. `incumbentMs` is the best simulated time among the caller's plans (heuristic,
  * baselines); Infinity when it has none that fits.
  */
@@ -68,24 +115,10 @@ export async function exactSearch(perf: PerfModel, incumbentMs: number, options:
   const deadline = started + opts.timeLimitMs;
   const terms = boundTerms(perf, opts.maxSlots);
   let lo = lowerBoundMs(perf) + terms.fixedMs;
-  // Too many patterns: the least significant explicit module becomes implicit (its memory and replica
-  // count no longer tracked, a valid but looser relaxation), and the enumeration is tried again.
-  let set: PatternSet | undefined;
-  const demoted: string[] = [];
-  for (;;) {
-    try {
-      set = enumeratePatterns(terms, { maxSlots: opts.maxSlots, maxPatterns: opts.maxPatterns, implicit: demoted });
-      break;
-    } catch (err) {
-      if (!(err instanceof TooManyPatterns)) throw err;
-      if (err.explicit.length === 0) break;
-      demoted.push(err.explicit[0]);
-    }
-  }
+  let set = patternSet(terms, opts);
   if (!set) {
     return { boundMs: lo, candidates: [], trials: [], patterns: 0, explicit: [], stopped: 'patterns', notes: [`no exact search: more than ${opts.maxPatterns} GPU patterns even with every module implicit; the bound is perfect scaling`] };
   }
-  if (demoted.length > 0) set = { ...set, notes: [...set.notes, `to stay under ${opts.maxPatterns} patterns the bound does not track the memory and replica count of ${demoted.join(', ')} (a valid, looser relaxation)`] };
   const notes: string[] = [...set.notes];
   const capacity = capacityBytes(perf);
   let best = incumbentMs;
@@ -111,17 +144,18 @@ export async function exactSearch(perf: PerfModel, incumbentMs: number, options:
       stopped = 'bracketed';
       break;
     }
-    // First ask at the target gap below the best plan (one infeasible answer proves it), then 3%, 10%,
-    // 30% below it while the relaxation stays feasible, then bisect geometrically.
-    const steps = [opts.targetGap, 0.03, 0.1, 0.3];
-    const T = Number.isFinite(best) && k < steps.length && trials.every((t) => t.outcome === 'feasible') ? Math.max(lo * (1 + 1e-6), top / (1 + steps[k])) : Number.isFinite(top) ? Math.sqrt(lo * top) : lo * 2;
-    const f = formulate(terms, set, T);
+    // First ask at the target gap below the best plan (one infeasible answer proves it), then bisect
+    // geometrically between the bound and the best of the best plan and the lowest feasible T.
+    const T = Number.isFinite(best) && k === 0 ? Math.max(lo * (1 + 1e-6), top / (1 + opts.targetGap)) : Number.isFinite(top) ? Math.sqrt(lo * top) : lo * 2;
+    const f = formulate(terms, set, T, 1 + FEASIBILITY_SLACK);
     if (f.impossible) {
       trials.push({ T, outcome: 'infeasible', solveMs: 0, message: f.impossible });
       lo = T;
       continue;
     }
-    const r = await solveWithFallback(f.model, { timeLimitMs: Math.max(200, deadline - Date.now()), relGap: 0.01 }, opts.solver);
+    // A feasibility question: λ ∈ [1, 1 + slack], so any answer with λ ≥ 1 is within the relative gap
+    // and the solver stops at its first one instead of proving the most slack.
+    const r = await solveWithFallback(f.model, { timeLimitMs: Math.max(200, deadline - Date.now()), relGap: 1.2 * FEASIBILITY_SLACK }, opts.solver);
     if (r.status === 'infeasible') {
       trials.push({ T, outcome: 'infeasible', solveMs: r.solveMs });
       lo = T;

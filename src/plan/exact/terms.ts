@@ -5,7 +5,7 @@
  * them holds for every plan.
  */
 
-import type { PerfModel } from '../../perf/perf-model';
+import { pressureOf, type PerfModel } from '../../perf/perf-model';
 import { gradientSyncMs, optimizerStepMs } from '../../perf/sync';
 import { quotaLevels } from '../../perf/timing';
 
@@ -19,8 +19,12 @@ export type ModuleTerms = {
   /** Fastest forward and backward over all levels. */
   readonly forwardMin: number;
   readonly backwardMin: number;
-  /** Forward plus backward of one microbatch at each level: what a replica's microbatch costs its slot. */
+  /** Forward plus backward of one microbatch at each level: what a replica's microbatch costs its slot alone on its GPU. */
   readonly microbatchAt: readonly number[];
+  /** The device part of `microbatchAt` (what interference stretches); the rest is the engine's task cost. */
+  readonly deviceAt: readonly number[];
+  /** How hard the module presses on its neighbours at each level (the interference model's pressure). */
+  readonly pressureAt: readonly number[];
   /** Earliest start of any forward of the module: the longest input path of fastest forwards. */
   readonly headMs: number;
   /**
@@ -44,6 +48,8 @@ export type BoundTerms = {
   readonly maxReplicas: number;
   readonly maxSlots: number;
   readonly gpus: number;
+  /** Slowdown per unit of neighbour pressure (the performance model's γ). */
+  readonly gamma: number;
 };
 
 /**
@@ -135,7 +141,10 @@ function computeTerms(perf: PerfModel, maxSlots: number): BoundTerms {
   const modules = new Map<string, ModuleTerms>();
   for (const name of perf.order) {
     const b = base.get(name)!;
-    modules.set(name, { module: name, ...b, microbatchAt: b.forwardAt.map((f, i) => f + b.backwardAt[i]), headMs: head.get(name)!, drainMs: drain.get(name)!, afterForwardMs: afterForward.get(name)! });
+    const timing = perf.timings.get(name)!;
+    const deviceAt = levels.map((q) => timing.forwardMs(q) + (b.hasBackward ? timing.backwardMs(q) : 0));
+    const pressureAt = levels.map((q) => pressureOf(timing, q));
+    modules.set(name, { module: name, ...b, microbatchAt: b.forwardAt.map((f, i) => f + b.backwardAt[i]), deviceAt, pressureAt, headMs: head.get(name)!, drainMs: drain.get(name)!, afterForwardMs: afterForward.get(name)! });
   }
-  return { perf, levels, modules, fixedMs: perf.engineCosts?.perGraphMs ?? 0, maxReplicas, maxSlots, gpus };
+  return { perf, levels, modules, fixedMs: perf.engineCosts?.perGraphMs ?? 0, maxReplicas, maxSlots, gpus, gamma: perf.interferenceAlpha };
 }
