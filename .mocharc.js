@@ -24,6 +24,7 @@ const TIERS = {
     'perf-model',
     'readme-commands',
     'physics',
+    'polish',
     'solver-model',
   ],
   integration: [
@@ -49,7 +50,7 @@ const TIERS = {
     'ilp-planner',
     'planner',
   ],
-  slow: ['launch-slurm', 'batch', 'bound-validity', 'exactness', 'ilp-exactness', 'solver-backends'],
+  slow: ['launch-slurm', 'batch', 'bound-validity', 'relaxation-lemma', 'exactness', 'ilp-exactness', 'solver-backends'],
 };
 
 const dir = path.join(__dirname, 'test');

@@ -10,7 +10,8 @@ import { toLpText } from '../../solver/lp-format';
 import { baselineLayouts, type BaselineName } from './baselines';
 import { explainInfeasible } from './fits';
 import { heuristicSeeds, ilpStats, layoutTheta, planIlp, type IlpStats } from './ilp';
-import { scoreLayout, toPlan } from './make-plan';
+import { scoreLayout, scorePlacement, toPlan } from './make-plan';
+import { polishPlacement } from './polish';
 import { DEFAULT_MAX_SLOTS, DEFAULT_OPTIONS, type PlanOptions } from './options';
 import { requireSolver } from './solver-available';
 
@@ -57,6 +58,9 @@ export type PlanningResult = {
  * not run and the result says why. The exact search and the heuristic cap their own enumerations.
  */
 export const MAX_THROUGHPUT_ILP_MODULES = 8;
+
+/** Share of the time limit left to the simulator's polish of the best plan (at least 0.5 s). */
+const POLISH_SHARE = 0.15;
 
 /** The plan space every bound is over, in words. */
 export function spaceDescription(perf: PerfModel, maxSlots: number): string {
@@ -123,12 +127,13 @@ export async function planModel(model: ModelSpec, cluster: ClusterSpec, profile:
     if (opts.method === 'ilp' || opts.method === 'all') {
       const ilpStarted = process.hrtime.bigint();
       // The exact search on the simulated time first (it proves the bound), with 70% of the time limit;
-      // then the throughput ILP proposes more candidates in what is left (at least 1 s).
+      // then the throughput ILP proposes more candidates until 85% (at least 1 s); the simulator's polish
+      // of the best plan has the rest.
       const incumbent = Math.min(Infinity, ...plans.map((p) => p.prediction.iterationMs));
       exact = await exactSearch(perf, incumbent, { solver: opts.solver, timeLimitMs: 0.7 * opts.timeLimitSeconds * 1000, maxSlots: DEFAULT_MAX_SLOTS });
       const fastest = exact.candidates.reduce<ScoredLayout | undefined>((a, c) => (!a || c.simulation.iterationMs < a.simulation.iterationMs ? c : a), undefined);
       if (fastest) plans.push(toPlan(perf, fastest, 'ilp', profile));
-      const left = Math.max(1, opts.timeLimitSeconds - elapsedMs(ilpStarted) / 1000);
+      const left = Math.max(1, (1 - POLISH_SHARE) * opts.timeLimitSeconds - elapsedMs(ilpStarted) / 1000);
       const tooMany = perf.order.length > MAX_THROUGHPUT_ILP_MODULES;
       if (opts.dumpLp && !tooMany) lpText = toLpText(ilpStats(perf).info.model);
       const r = tooMany
@@ -154,6 +159,12 @@ export async function planModel(model: ModelSpec, cluster: ClusterSpec, profile:
         plans.push(r.best.plan);
       }
     }
+  }
+  if (opts.method !== 'baseline' && plans.length > 0) {
+    // The fastest plan so far, refined by the simulator itself (polish.ts); kept only when it is faster.
+    const start = plans.reduce((a, b) => (b.prediction.iterationMs < a.prediction.iterationMs ? b : a));
+    const polished = polishPlacement(perf, scorePlacement(perf, [...start.gpus], [...start.replicas]), { deadlineMs: Date.now() + Math.max(500, POLISH_SHARE * opts.timeLimitSeconds * 1000) });
+    if (polished.moves > 0) plans.push(toPlan(perf, polished.scored, `heuristic:polish-of-${start.provenance.replace(/^heuristic:/, '').replace(':', '-')}`, profile));
   }
   if (plans.length === 0) {
     const reasons = baselines.map((b) => ('reason' in b ? `${b.name}: ${b.reason}` : '')).filter(Boolean);

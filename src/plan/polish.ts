@@ -1,0 +1,146 @@
+/**
+ * Refinement of a concrete plan by the simulator itself: first-improvement local search over moves
+ * that the relaxation and the heuristic's estimate cannot see the effect of (pipeline waits, in-flight
+ * windows, interference of the actual neighbours). A move is kept only when the simulated iteration
+ * time falls and every GPU's memory still fits, so the result is never slower than the start.
+ *
+ * Moves, tried in this order each round:
+ * - one microbatch of a module from its replica on the busiest slot to its replica on the idlest slot
+ *   (a replica left with none is retired, and a slot left with no module frees its SMs);
+ * - one SM step from the idlest slot of a GPU shape to its busiest slot (or from the GPU's free SMs),
+ *   applied to every GPU of that shape at once (one GPU alone rarely moves the iteration time).
+ */
+
+import type { PerfModel } from '../perf/perf-model';
+import { quotaLevels, smsFor } from '../perf/timing';
+import type { PlanGpu, PlanReplica, PlanSlot } from '../spec/plan';
+import { capacityBytes } from './fits';
+import { scorePlacement, type ScoredLayout } from './make-plan';
+
+export type PolishOptions = {
+  /** Most simulations (default 200): the search's cost, independent of the machine's speed. */
+  readonly maxSimulations: number;
+  /** Wall-clock deadline (ms since the epoch); the search stops at the first check past it. */
+  readonly deadlineMs: number;
+};
+
+export const DEFAULT_POLISH_OPTIONS: PolishOptions = { maxSimulations: 200, deadlineMs: Infinity };
+
+export type Polished = { readonly scored: ScoredLayout; readonly moves: number; readonly simulations: number };
+
+type Placement = { gpus: PlanGpu[]; replicas: PlanReplica[] };
+
+const RELATIVE_IMPROVEMENT = 1e-6;
+
+/**
+ * One microbatch of replica `a` moves to replica `b` of the same module. A replica left with none is
+ * retired: it leaves its slot's module list, and a slot left with no module leaves its GPU (its SMs free).
+ */
+function moveMicrobatch(p: Placement, a: PlanReplica, b: PlanReplica, micro: number): Placement {
+  if (a.samples > micro) {
+    return { gpus: p.gpus, replicas: p.replicas.map((r) => (r === a ? { ...r, samples: r.samples - micro } : r === b ? { ...r, samples: r.samples + micro } : r)) };
+  }
+  const replicas = p.replicas.filter((r) => r !== a).map((r) => (r === b ? { ...r, samples: r.samples + micro } : r));
+  const stillHosts = replicas.some((r) => r.slot === a.slot && r.module === a.module);
+  const gpus = stillHosts
+    ? p.gpus
+    : p.gpus.map((g) => ({
+        ...g,
+        slots: g.slots.map((s) => (s.id === a.slot ? { ...s, modules: s.modules.filter((m) => m !== a.module) } : s)).filter((s) => s.modules.length > 0),
+      }));
+  return { gpus, replicas };
+}
+
+export function polishPlacement(perf: PerfModel, start: ScoredLayout, options: Partial<PolishOptions> = {}): Polished {
+  const opts = { ...DEFAULT_POLISH_OPTIONS, ...options };
+  const capacity = capacityBytes(perf);
+  const micro = perf.model.batch.micro;
+  const levels = quotaLevels(perf.cluster);
+  const smCount = perf.cluster.gpu.smCount;
+  let current = start;
+  let simulations = 0;
+  let moves = 0;
+  const exhausted = () => simulations >= opts.maxSimulations || Date.now() >= opts.deadlineMs;
+  const tryPlacement = (p: Placement): boolean => {
+    simulations++;
+    const scored = scorePlacement(perf, [...p.gpus], p.replicas);
+    if (Math.max(...scored.memoryBytes) > capacity) return false;
+    if (scored.simulation.iterationMs >= current.simulation.iterationMs * (1 - RELATIVE_IMPROVEMENT)) return false;
+    current = scored;
+    moves++;
+    return true;
+  };
+
+  for (;;) {
+    if (exhausted()) break;
+    let improved = false;
+    const busy = current.simulation.slotBusyMs;
+    const busyOf = (slot: string) => busy.get(slot) ?? 0;
+    // Microbatch moves, from the busiest replica of each module to its idlest.
+    for (const module of perf.order) {
+      const reps = current.replicas.filter((r) => r.module === module);
+      if (reps.length < 2) continue;
+      const byBusy = [...reps].sort((a, b) => busyOf(b.slot) - busyOf(a.slot));
+      const from = byBusy.slice(0, 2);
+      const to = [...byBusy].reverse().slice(0, 2);
+      for (const a of from) {
+        for (const b of to) {
+          if (a === b || exhausted()) continue;
+          if (tryPlacement(moveMicrobatch(current, a, b, micro))) {
+            improved = true;
+            break;
+          }
+        }
+        if (improved) break;
+      }
+      if (improved) break;
+    }
+    if (improved) continue;
+    // Quota moves per GPU shape.
+    const shapes = new Map<string, PlanGpu[]>();
+    for (const g of current.gpus) {
+      if (g.slots.length === 0) continue;
+      const key = g.slots.map((s) => `${s.smCount}:${s.modules.join('+')}`).join('|');
+      shapes.set(key, [...(shapes.get(key) ?? []), g]);
+    }
+    for (const members of shapes.values()) {
+      const g0 = members[0];
+      const n = g0.slots.length;
+      // Slot positions of the shape, by busy time summed over its GPUs.
+      const load = g0.slots.map((_, i) => members.reduce((s, g) => s + busyOf(g.slots[i].id), 0));
+      const order = load.map((_, i) => i).sort((a, b) => load[b] - load[a]);
+      const up = order[0];
+      const lvl = (s: PlanSlot) => levels.findIndex((q) => Math.abs(q - s.quotaFraction) < 1e-9);
+      const upLevel = lvl(g0.slots[up]);
+      if (upLevel < 0 || upLevel + 1 >= levels.length) continue;
+      const used = g0.slots.reduce((s, x) => s + x.smCount, 0);
+      const gain = smsFor(perf.cluster, levels[upLevel + 1]) - g0.slots[up].smCount;
+      const donors: (number | undefined)[] = used + gain <= smCount ? [undefined] : [];
+      for (const i of [...order].reverse()) if (i !== up && n > 1) donors.push(i);
+      for (const donor of donors) {
+        if (exhausted()) break;
+        const changes = new Map<number, number>([[up, upLevel + 1]]);
+        if (donor !== undefined) {
+          const dLevel = lvl(g0.slots[donor]);
+          if (dLevel <= 0) continue;
+          // The donor gives the fewest steps that make room.
+          let next = dLevel - 1;
+          while (next >= 0 && used + gain - (g0.slots[donor].smCount - smsFor(perf.cluster, levels[next])) > smCount) next--;
+          if (next < 0) continue;
+          changes.set(donor, next);
+        }
+        const ids = new Set(members.map((g) => g.id));
+        const gpus = current.gpus.map((g) =>
+          ids.has(g.id) ? { ...g, slots: g.slots.map((s, i) => (changes.has(i) ? { ...s, quotaFraction: levels[changes.get(i)!], smCount: smsFor(perf.cluster, levels[changes.get(i)!]) } : s)) } : g,
+        );
+        if (tryPlacement({ gpus, replicas: current.replicas })) {
+          improved = true;
+          break;
+        }
+      }
+      if (improved) break;
+    }
+    if (!improved) break;
+  }
+  return { scored: current, moves, simulations };
+}

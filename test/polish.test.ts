@@ -1,0 +1,42 @@
+import { expect } from 'chai';
+import { buildPerfModel } from '../src/perf/perf-model';
+import { capacityBytes } from '../src/plan/fits';
+import { scorePlacement, toPlan } from '../src/plan/make-plan';
+import { polishPlacement } from '../src/plan/polish';
+import { rng } from './helpers/fixtures';
+import { randomPlan, tinyInstance } from './helpers/random-instances';
+
+/** The simulator's polish (src/plan/polish.ts): never slower, always valid, and it does find moves. */
+describe('polish of a plan by the simulator', () => {
+  it('on up to 40 random plans of 20 random instances: valid plans, never slower, never over memory, faster on most', () => {
+    let improved = 0;
+    let tried = 0;
+    for (let seed = 1; seed <= 20; seed++) {
+      const { model, cluster } = tinyInstance(seed);
+      const perf = buildPerfModel(model, cluster);
+      const capacity = capacityBytes(perf);
+      const random = rng(4000 + seed);
+      for (let k = 0, tries = 0; k < 2 && tries < 5000; tries++) {
+        const plan = randomPlan(model, cluster, random);
+        if (!plan) continue;
+        const start = scorePlacement(perf, plan.gpus, plan.replicas);
+        if (Math.max(...start.memoryBytes) > capacity) continue;
+        k++;
+        tried++;
+        const { scored, moves, simulations } = polishPlacement(perf, start, { maxSimulations: 100 });
+        expect(simulations).to.be.at.most(100);
+        expect(scored.simulation.iterationMs).to.be.at.most(start.simulation.iterationMs);
+        expect(Math.max(...scored.memoryBytes)).to.be.at.most(capacity);
+        // toPlan runs the independent validator and throws on any problem.
+        expect(() => toPlan(perf, scored, 'heuristic:polish-of-test')).to.not.throw();
+        if (moves > 0) {
+          expect(scored.simulation.iterationMs).to.be.below(start.simulation.iterationMs);
+          improved++;
+        }
+      }
+    }
+    // Some instances have no random plan that fits in memory within the tries.
+    expect(tried).to.be.at.least(30);
+    expect(improved).to.be.above(tried / 2);
+  });
+});
