@@ -6,9 +6,7 @@ import { boundTerms } from '../src/plan/exact/terms';
 import { rng } from './helpers/fixtures';
 import { exactSearch } from '../src/plan/exact/search';
 import { heuristicSeeds } from '../src/plan/ilp';
-import { capacityBytes } from '../src/plan/fits';
-import { planMemoryBytes } from '../src/perf/memory';
-import { randomPlan, tinyInstance } from './helpers/random-instances';
+import { randomFittingPlans, randomPlan, tinyInstance } from './helpers/random-instances';
 
 describe('lower bound of a plan (src/plan/exact/plan-bound.ts)', function () {
   this.timeout(120000);
@@ -46,14 +44,9 @@ describe('bound over the plan space (src/plan/exact/search.ts)', function () {
       const perf = buildPerfModel(model, cluster);
       const seeds = heuristicSeeds(perf, 4);
       const exact = await exactSearch(perf, seeds.best?.scored.simulation.iterationMs ?? Infinity, { timeLimitMs: 4000 });
-      const capacity = capacityBytes(perf);
-      const random = rng(5000 + seed);
-      for (let k = 0, tries = 0; k < 60 && tries < 20000; tries++) {
-        const plan = randomPlan(model, cluster, random);
-        if (!plan || Math.max(...planMemoryBytes(perf, plan.gpus, plan.replicas)) > capacity) continue;
-        k++;
+      for (const plan of randomFittingPlans(perf, rng(5000 + seed), 60)) {
         const sim = simulateIteration(perf, plan.gpus, plan.replicas);
-        expect(exact.boundMs, `seed ${seed} plan ${k}`).to.be.at.most(sim.iterationMs * (1 + 1e-9));
+        expect(exact.boundMs, `seed ${seed} plan ${checked}`).to.be.at.most(sim.iterationMs * (1 + 1e-9));
         checked++;
       }
       if (seeds.best) expect(exact.boundMs).to.be.at.most(seeds.best.scored.simulation.iterationMs * (1 + 1e-9));

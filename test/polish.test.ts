@@ -4,7 +4,7 @@ import { capacityBytes } from '../src/plan/fits';
 import { scorePlacement, toPlan } from '../src/plan/make-plan';
 import { polishPlacement } from '../src/plan/polish';
 import { rng } from './helpers/fixtures';
-import { randomPlan, tinyInstance } from './helpers/random-instances';
+import { randomFittingPlans, tinyInstance } from './helpers/random-instances';
 
 /** The simulator's polish (src/plan/polish.ts): never slower, always valid, and it does find moves. */
 describe('polish of a plan by the simulator', () => {
@@ -15,13 +15,8 @@ describe('polish of a plan by the simulator', () => {
       const { model, cluster } = tinyInstance(seed);
       const perf = buildPerfModel(model, cluster);
       const capacity = capacityBytes(perf);
-      const random = rng(4000 + seed);
-      for (let k = 0, tries = 0; k < 2 && tries < 5000; tries++) {
-        const plan = randomPlan(model, cluster, random);
-        if (!plan) continue;
+      for (const plan of randomFittingPlans(perf, rng(4000 + seed), 2, 5000)) {
         const start = scorePlacement(perf, plan.gpus, plan.replicas);
-        if (Math.max(...start.memoryBytes) > capacity) continue;
-        k++;
         tried++;
         const { scored, moves, simulations } = polishPlacement(perf, start, { maxSimulations: 100 });
         expect(simulations).to.be.at.most(100);

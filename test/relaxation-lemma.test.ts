@@ -1,6 +1,5 @@
 import { expect } from 'chai';
 import { solveWithFallback } from '../solver/backends';
-import { planMemoryBytes } from '../src/perf/memory';
 import { buildPerfModel, interferenceFactor } from '../src/perf/perf-model';
 import { simulateIteration } from '../src/perf/simulate';
 import { formulate } from '../src/plan/exact/formulation';
@@ -8,9 +7,8 @@ import { microbatchMs, slotFactorFloor } from '../src/plan/exact/interference';
 import { DEFAULT_EXACT_OPTIONS, exactSearch, patternSet } from '../src/plan/exact/search';
 import { toPlan } from '../src/plan/make-plan';
 import { boundTerms } from '../src/plan/exact/terms';
-import { capacityBytes } from '../src/plan/fits';
 import { rng } from './helpers/fixtures';
-import { randomPlan, tinyInstance } from './helpers/random-instances';
+import { randomFittingPlans, randomPlan, tinyInstance } from './helpers/random-instances';
 
 /**
  * The lemma of src/plan/exact/README.md, plan by plan: a plan that simulates in T makes the relaxation
@@ -77,14 +75,9 @@ describe('bound over the plan space with quota levels grouped (the fallback for 
         expect(() => toPlan(perf, c, 'ilp')).to.not.throw();
         decoded++;
       }
-      const capacity = capacityBytes(perf);
-      const random = rng(8000 + seed);
-      for (let k = 0, tries = 0; k < 40 && tries < 20000; tries++) {
-        const plan = randomPlan(model, cluster, random);
-        if (!plan || Math.max(...planMemoryBytes(perf, plan.gpus, plan.replicas)) > capacity) continue;
-        k++;
+      for (const plan of randomFittingPlans(perf, rng(8000 + seed), 40)) {
         const sim = simulateIteration(perf, plan.gpus, plan.replicas);
-        expect(exact.boundMs, `seed ${seed} plan ${k}`).to.be.at.most(sim.iterationMs * (1 + 1e-9));
+        expect(exact.boundMs, `seed ${seed} plan ${checked}`).to.be.at.most(sim.iterationMs * (1 + 1e-9));
         checked++;
       }
     }
@@ -106,12 +99,8 @@ describe('relaxation lemma: every plan that simulates in T keeps the relaxation 
       const set = patternSet(terms, DEFAULT_EXACT_OPTIONS);
       // Instances with over 1,000 patterns take seconds a solve: the search tests cover them.
       if (!set || set.patterns.length > 1000) continue;
-      const capacity = capacityBytes(perf);
-      const random = rng(7000 + seed);
-      for (let k = 0, tries = 0; k < 10 && tries < 20000; tries++) {
-        const plan = randomPlan(model, cluster, random);
-        if (!plan || Math.max(...planMemoryBytes(perf, plan.gpus, plan.replicas)) > capacity) continue;
-        k++;
+      for (const plan of randomFittingPlans(perf, rng(7000 + seed), 10)) {
+        const k = checked;
         const sim = simulateIteration(perf, plan.gpus, plan.replicas);
         if (plan.gpus.some((g) => g.slots.some((s) => interferenceFactor(perf, g.slots.filter((o) => o !== s), s) > 1.01))) slowed++;
         const f = formulate(terms, set, sim.iterationMs * (1 + 1e-9), 1.05);

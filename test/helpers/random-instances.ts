@@ -3,7 +3,10 @@
  * brute-force exactness test (src/plan/exact/README.md, "How it is tested").
  */
 
+import { planMemoryBytes } from '../../src/perf/memory';
+import type { PerfModel } from '../../src/perf/perf-model';
 import { quotaLevels, smsFor } from '../../src/perf/timing';
+import { capacityBytes } from '../../src/plan/fits';
 import type { PlanGpu, PlanReplica, PlanSlot } from '../../src/spec/plan';
 import type { ClusterSpec, ModelSpec, ModuleSpec } from '../../src/spec/types';
 import { rng } from './fixtures';
@@ -117,6 +120,17 @@ export function randomPlan(model: ModelSpec, cluster: ClusterSpec, random: () =>
     h.forEach((slot, i) => replicas.push({ module: n, index: i, slot, samples: counts[i] * model.batch.micro }));
   }
   return { gpus, replicas };
+}
+
+/** Up to `count` random valid plans that fit in the GPUs' memory, from at most `maxTries` draws. */
+export function* randomFittingPlans(perf: PerfModel, random: () => number, count: number, maxTries = 20000): Generator<{ gpus: PlanGpu[]; replicas: PlanReplica[] }> {
+  const capacity = capacityBytes(perf);
+  for (let k = 0, tries = 0; k < count && tries < maxTries; tries++) {
+    const plan = randomPlan(perf.model, perf.cluster, random);
+    if (!plan || Math.max(...planMemoryBytes(perf, plan.gpus, plan.replicas)) > capacity) continue;
+    k++;
+    yield plan;
+  }
 }
 
 /** A tiny single-node instance small enough for `bruteForcePlans`: 2 GPUs, 2–3 modules, 3 quota levels, 2–4 microbatches. */
