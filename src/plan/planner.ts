@@ -96,13 +96,17 @@ export async function planModel(model: ModelSpec, cluster: ClusterSpec, profile:
   if (why) throw new MosaicError('E_INFEASIBLE', `${model.name} does not fit on ${cluster.name}: ${why}`);
 
   const plans: Plan[] = [];
+  /** The simulation each plan was made from, where the planner has it. */
+  const simulated = new Map<Plan, ScoredLayout>();
   const baselines: PlanningResult['baselines'][number][] = [];
   for (const b of baselineLayouts(perf)) {
     if (!b.fits) {
       baselines.push({ name: b.name, reason: b.reason });
       continue;
     }
-    const plan = toPlan(perf, scoreLayout(perf, b.layout), `baseline:${b.name}`, profile);
+    const scored = scoreLayout(perf, b.layout);
+    const plan = toPlan(perf, scored, `baseline:${b.name}`, profile);
+    simulated.set(plan, scored);
     baselines.push({ name: b.name, plan });
     plans.push(plan);
   }
@@ -122,6 +126,7 @@ export async function planModel(model: ModelSpec, cluster: ClusterSpec, profile:
     heuristicMs = elapsedMs(started);
     if (seeds.best) {
       heuristic = toPlan(perf, seeds.best.scored, seeds.best.provenance, profile);
+      simulated.set(heuristic, seeds.best.scored);
       plans.push(heuristic);
     }
     if (opts.method === 'ilp' || opts.method === 'all') {
@@ -132,7 +137,11 @@ export async function planModel(model: ModelSpec, cluster: ClusterSpec, profile:
       const incumbent = Math.min(Infinity, ...plans.map((p) => p.prediction.iterationMs));
       exact = await exactSearch(perf, incumbent, { solver: opts.solver, timeLimitMs: 0.7 * opts.timeLimitSeconds * 1000, maxSlots: DEFAULT_MAX_SLOTS });
       const fastest = exact.candidates.reduce<ScoredLayout | undefined>((a, c) => (!a || c.simulation.iterationMs < a.simulation.iterationMs ? c : a), undefined);
-      if (fastest) plans.push(toPlan(perf, fastest, 'ilp', profile));
+      if (fastest) {
+        const plan = toPlan(perf, fastest, 'ilp', profile);
+        simulated.set(plan, fastest);
+        plans.push(plan);
+      }
       const left = Math.max(1, (1 - POLISH_SHARE) * opts.timeLimitSeconds - elapsedMs(ilpStarted) / 1000);
       const tooMany = perf.order.length > MAX_THROUGHPUT_ILP_MODULES;
       if (opts.dumpLp && !tooMany) lpText = toLpText(ilpStats(perf).info.model);
@@ -163,7 +172,9 @@ export async function planModel(model: ModelSpec, cluster: ClusterSpec, profile:
   if (opts.method !== 'baseline' && plans.length > 0) {
     // The fastest plan so far, refined by the simulator itself (polish.ts); kept only when it is faster.
     const start = plans.reduce((a, b) => (b.prediction.iterationMs < a.prediction.iterationMs ? b : a));
-    const polished = polishPlacement(perf, scorePlacement(perf, [...start.gpus], [...start.replicas]), { deadlineMs: Date.now() + Math.max(500, POLISH_SHARE * opts.timeLimitSeconds * 1000) });
+    // Its simulation is reused where the plan was made from one (at thousands of microbatches a simulation takes seconds).
+    const scored = simulated.get(start) ?? scorePlacement(perf, [...start.gpus], [...start.replicas]);
+    const polished = polishPlacement(perf, scored, { deadlineMs: Date.now() + Math.max(500, POLISH_SHARE * opts.timeLimitSeconds * 1000) });
     if (polished.moves > 0) plans.push(toPlan(perf, polished.scored, `heuristic:polish-of-${start.provenance.replace(/^heuristic:/, '').replace(':', '-')}`, profile));
   }
   if (plans.length === 0) {
