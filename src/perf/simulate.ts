@@ -120,7 +120,9 @@ export function simulateIteration(perf: PerfModel, gpus: readonly PlanGpu[], rep
 
   const tasks: Task[] = [];
   const newTask = (t: Omit<Task, 'id' | 'dependents' | 'pending' | 'readyAtMs' | 'startMs' | 'endMs'>): Task => {
-    const task: Task = { ...t, id: tasks.length, dependents: [], pending: 0, readyAtMs: 0, startMs: NaN, endMs: NaN };
+    // Every field written out in one order (not a spread): one object shape for every task, which V8
+    // handles several times faster at the 100,000 tasks of thousands of microbatches.
+    const task: Task = { id: tasks.length, module: t.module, replica: t.replica, slot: t.slot, kind: t.kind, microbatch: t.microbatch, durationMs: t.durationMs, dependents: [], pending: 0, readyAtMs: 0, startMs: NaN, endMs: NaN };
     tasks.push(task);
     return task;
   };
