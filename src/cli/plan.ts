@@ -56,7 +56,7 @@ function toJson(result: PlanningResult) {
     perfSource: result.perf.source,
     lowerBoundMs: best.prediction.lowerBoundMs,
     bound: { ...result.bound, gap: best.bound?.gap },
-    exact: result.exact ? { patterns: result.exact.patterns, explicitModules: result.exact.explicit, stopped: boundMethod(result.exact.stopped), trials: result.exact.trials } : undefined,
+    exact: result.exact ? { patterns: result.exact.patterns, explicitModules: result.exact.explicit, stopped: boundMethod(result.exact.stopped), trials: result.exact.trials, notes: result.exact.notes } : undefined,
     heuristicPlanningMs: result.heuristicMs,
     /** The heuristic planner's pick, under its true origin (a baseline:<name> when it found nothing faster). */
     heuristic: result.heuristic ? planSummary(result.heuristic) : undefined,
@@ -117,6 +117,8 @@ function printText(result: PlanningResult): void {
     const e = result.exact;
     const proven = e.trials.filter((t) => t.outcome === 'infeasible').length;
     out(`  exact search: ${e.trials.length} trial times over ${e.patterns} GPU patterns, ${proven} proven infeasible; ${boundMethod(e.stopped)}`);
+    // How the relaxation was loosened to stay under its pattern cap (levels grouped, modules demoted).
+    for (const n of e.notes) out(`    note: ${n}`);
   }
 }
 
