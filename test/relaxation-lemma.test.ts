@@ -4,7 +4,7 @@ import { buildPerfModel, interferenceFactor } from '../src/perf/perf-model';
 import { simulateIteration } from '../src/perf/simulate';
 import { formulate } from '../src/plan/exact/formulation';
 import { microbatchMs, slotFactorFloor } from '../src/plan/exact/interference';
-import { DEFAULT_EXACT_OPTIONS, exactSearch, patternSet } from '../src/plan/exact/search';
+import { DEFAULT_EXACT_OPTIONS, exactSearch, FEASIBILITY_GAP, FEASIBILITY_SLACK, patternSet } from '../src/plan/exact/search';
 import { toPlan } from '../src/plan/make-plan';
 import { boundTerms } from '../src/plan/exact/terms';
 import { rng } from './helpers/fixtures';
@@ -103,10 +103,10 @@ describe('relaxation lemma: every plan that simulates in T keeps the relaxation 
         const k = checked;
         const sim = simulateIteration(perf, plan.gpus, plan.replicas);
         if (plan.gpus.some((g) => g.slots.some((s) => interferenceFactor(perf, g.slots.filter((o) => o !== s), s) > 1.01))) slowed++;
-        const f = formulate(terms, set, sim.iterationMs * (1 + 1e-9), 1.05);
+        const f = formulate(terms, set, sim.iterationMs * (1 + 1e-9), 1 + FEASIBILITY_SLACK);
         expect(f.impossible, `seed ${seed} plan ${k}`).to.equal(undefined);
-        // λ ∈ [1, 1.05] with a 6% gap: the solver stops at its first feasible point.
-        const r = await solveWithFallback(f.model, { timeLimitMs: 5000, relGap: 0.06 }, 'highs');
+        // The search's own feasibility question: the solver stops at its first feasible point.
+        const r = await solveWithFallback(f.model, { timeLimitMs: 5000, relGap: FEASIBILITY_GAP }, 'highs');
         expect(r.status, `seed ${seed} plan ${k}: simulated ${sim.iterationMs} ms`).to.not.equal('infeasible');
         if (r.values) solved++;
         checked++;

@@ -19,21 +19,17 @@
 
 import { inputError } from '../errors';
 import { assignMicrobatches } from '../perf/simulate';
-import type { Plan } from '../spec/plan';
+import type { Plan, PlanReplica, PlanSlot } from '../spec/plan';
 import { formatSchemaErrors, schemaValidator } from '../spec/schemas';
 
 export const LAUNCH_VERSION = 1;
 
 export type ProcessPer = 'slot' | 'gpu';
 
-export type LaunchSlot = {
-  readonly id: string;
-  readonly smCount: number;
-  readonly quotaFraction: number;
+/** A plan slot (its modules time-share it) and the MPS share a process holding it gets. */
+export type LaunchSlot = PlanSlot & {
   /** CUDA_MPS_ACTIVE_THREAD_PERCENTAGE for a process holding this slot: ⌊100·SMs/total⌋, at least 1. */
   readonly mpsPercentage: number;
-  /** Modules that time-share this slot. */
-  readonly modules: readonly string[];
 };
 
 /** One DAG edge between two ranks: the activations of `microbatches` (global indices) of `module`. */
@@ -59,7 +55,7 @@ export type LaunchRank = {
   readonly gpu: number;
   readonly localGpu: number;
   readonly slots: readonly LaunchSlot[];
-  readonly replicas: readonly { readonly module: string; readonly index: number; readonly slot: string }[];
+  readonly replicas: readonly Pick<PlanReplica, 'module' | 'index' | 'slot'>[];
   readonly sends: readonly LaunchEdge[];
   readonly receives: readonly LaunchEdge[];
 };

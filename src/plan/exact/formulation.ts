@@ -11,7 +11,7 @@ import { optimizerStepMs } from '../../perf/sync';
 import { tailClasses, type TailClass } from './classes';
 import type { Pattern, PatternSet } from './patterns';
 import type { BoundTerms } from './terms';
-import { microbatchMs, slotFactorFloor } from './interference';
+import { microbatchMs } from './interference';
 
 export type Formulation = {
   readonly model: MilpModel;
@@ -66,7 +66,7 @@ export function formulate(terms: BoundTerms, set: PatternSet, T: number, maxLamb
   const capAt = (p: Pattern, s: number, m: string, c?: TailClass) => {
     const mt = terms.modules.get(m)!;
     const level = p.slots[s].level;
-    return Math.floor((window - mt.headMs - tailOf(m, terms.levels[level], c)) / microbatchMs(terms, m, level, slotFactorFloor(terms, set, p.slots, s), p.slots[s].low) + 1e-9);
+    return Math.floor((window - mt.headMs - tailOf(m, terms.levels[level], c)) / microbatchMs(terms, m, level, p.factors[s], p.slots[s].low) + 1e-9);
   };
   const usable = set.patterns.filter((p) =>
     p.slots.every((slot, s) => slot.explicit.every((i) => (classes.get(set.explicit[i]) ?? [undefined]).some((c) => capAt(p, s, set.explicit[i], c) >= 1))),
@@ -103,8 +103,7 @@ export function formulate(terms: BoundTerms, set: PatternSet, T: number, maxLamb
       const mods = hosts(p, s);
       const explicitHere = new Set(slot.explicit.map((i) => set.explicit[i]));
       const head = Math.min(...mods.map((m) => terms.modules.get(m)!.headMs));
-      const factor = slotFactorFloor(terms, set, p.slots, s);
-      const d = (m: string) => microbatchMs(terms, m, level, factor, slot.low);
+      const d = (m: string) => microbatchMs(terms, m, level, p.factors[s], slot.low);
       const work: Term[] = [];
       for (const m of mods) {
         const x = b.addVariable(xName(p.id, s, m));

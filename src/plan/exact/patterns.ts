@@ -14,7 +14,7 @@ import { lowerBoundMs } from '../../perf/lower-bound';
 import { gradientSyncMs, optimizerStepMs } from '../../perf/sync';
 import type { BoundTerms } from './terms';
 import { DEFAULT_MAX_SLOTS } from '../options';
-import { slotPressureFloor } from './interference';
+import { slotFactorFloor, slotPressureFloor } from './interference';
 
 export type Slot = {
   /**
@@ -43,6 +43,8 @@ export type Pattern = {
   readonly slots: readonly Slot[];
   readonly variant: MemoryVariant;
   readonly smUsed: number;
+  /** Each slot's interference floor (interference.ts): fixed by the pattern, so computed once here, not per trial. */
+  readonly factors: readonly number[];
 };
 
 export type PatternSet = {
@@ -226,9 +228,11 @@ export function enumeratePatterns(terms: BoundTerms, options: Partial<PatternOpt
           return next !== undefined && sms[next.low] - sms[s.low] <= free && (chosen.length === 1 || !pressesHarder(s, next));
         });
       if (!raisable) {
+        const slots = [...chosen];
+        const factors = slots.map((_, s) => slotFactorFloor(terms, { explicit, implicit }, slots, s));
         for (const variant of variantsOf(chosen)) {
           if (patterns.length >= opts.maxPatterns) throw new TooManyPatterns([...explicit].sort((a, b) => least.get(a)! - least.get(b)!));
-          patterns.push({ id: patterns.length, slots: [...chosen], variant, smUsed: used });
+          patterns.push({ id: patterns.length, slots, variant, smUsed: used, factors });
         }
       }
     }

@@ -18,8 +18,12 @@ import { requireSolver } from '../solver-available';
 import { DEFAULT_PATTERN_OPTIONS, enumeratePatterns, TooManyPatterns, type PatternSet } from './patterns';
 import { boundTerms, type BoundTerms } from './terms';
 
-/** Most coverage above the batch the relaxation is asked for (slack for rounding when decoding). */
-const FEASIBILITY_SLACK = 0.05;
+/**
+ * Most coverage above the batch the relaxation is asked for (slack for rounding when decoding). With the
+ * solver's relative gap at FEASIBILITY_GAP, any answer with coverage ≥ 1 ends the solve.
+ */
+export const FEASIBILITY_SLACK = 0.05;
+export const FEASIBILITY_GAP = 1.2 * FEASIBILITY_SLACK;
 
 export type ExactOptions = {
   readonly solver: BackendName;
@@ -77,29 +81,28 @@ export function patternSet(terms: BoundTerms, opts: Pick<ExactOptions, 'maxSlots
     }
   };
   const first = Math.max(1, opts.levelStride);
-  // Every module explicit, every level its own (or the caller's grouping): the tightest relaxation.
-  let out = enumerate(first, [], opts.maxPatterns);
-  if (!(out instanceof TooManyPatterns)) return out;
-  // Then levels grouped 2 and 3 at a time, every module still explicit (a module's memory and sync weigh
-  // more than a few SMs of quota), at half the pattern cap: a grouped relaxation is a fallback that must
-  // leave time for several trials.
-  for (let levelStride = first + 1; levelStride <= first + 2 && levelStride <= terms.levels.length; levelStride++) {
-    const grouped = enumerate(levelStride, [], Math.ceil(opts.maxPatterns / 2));
-    if (!(grouped instanceof TooManyPatterns)) return grouped;
+  // A grouped relaxation is a fallback that must leave time for several trials: half the pattern cap.
+  const capOf = (levelStride: number) => (levelStride === first ? opts.maxPatterns : Math.ceil(opts.maxPatterns / 2));
+  // Every module explicit: every level its own (or the caller's grouping), then levels grouped 1 and 2
+  // steps more (a module's memory and sync weigh more than a few SMs of quota).
+  const undemoted: TooManyPatterns[] = [];
+  for (let levelStride = first; levelStride <= first + 2 && levelStride <= terms.levels.length; levelStride++) {
+    const out = enumerate(levelStride, [], capOf(levelStride));
+    if (!(out instanceof TooManyPatterns)) return out;
+    undemoted.push(out);
   }
   // Then the least significant explicit module becomes implicit (its memory and replica count no longer
-  // tracked), one at a time, at each grouping from the caller's up.
+  // tracked), one at a time, at each grouping from the caller's up; the attempts above are not repeated.
   for (let levelStride = first; levelStride <= terms.levels.length; levelStride++) {
     const demoted: string[] = [];
-    const cap = levelStride === first ? opts.maxPatterns : Math.ceil(opts.maxPatterns / 2);
-    for (;;) {
-      out = enumerate(levelStride, demoted, cap);
-      if (!(out instanceof TooManyPatterns)) {
-        return { ...out, notes: [...out.notes, `to stay under ${cap} patterns the bound does not track the memory and replica count of ${demoted.join(', ')} (a valid, looser relaxation)`] };
-      }
-      if (out.explicit.length === 0) break;
+    let out: PatternSet | TooManyPatterns = undemoted[levelStride - first] ?? enumerate(levelStride, demoted, capOf(levelStride));
+    while (out instanceof TooManyPatterns && out.explicit.length > 0) {
       demoted.push(out.explicit[0]);
+      out = enumerate(levelStride, demoted, capOf(levelStride));
     }
+    if (out instanceof TooManyPatterns) continue;
+    if (demoted.length === 0) return out;
+    return { ...out, notes: [...out.notes, `to stay under ${capOf(levelStride)} patterns the bound does not track the memory and replica count of ${demoted.join(', ')} (a valid, looser relaxation)`] };
   }
   return undefined;
 }
@@ -115,9 +118,9 @@ export async function exactSearch(perf: PerfModel, incumbentMs: number, options:
   const deadline = started + opts.timeLimitMs;
   const terms = boundTerms(perf, opts.maxSlots);
   let lo = lowerBoundMs(perf) + terms.fixedMs;
-  let set = patternSet(terms, opts);
+  const set = patternSet(terms, opts);
   if (!set) {
-    return { boundMs: lo, candidates: [], trials: [], patterns: 0, explicit: [], stopped: 'patterns', notes: [`no exact search: more than ${opts.maxPatterns} GPU patterns even with every module implicit; the bound is perfect scaling`] };
+    return { boundMs: lo, candidates: [], trials: [], patterns: 0, explicit: [], stopped: 'patterns', notes: [`no exact search: more than ${opts.maxPatterns} GPU patterns even with every module implicit and the quota levels grouped; the bound is perfect scaling`] };
   }
   const notes: string[] = [...set.notes];
   const capacity = capacityBytes(perf);
@@ -155,7 +158,7 @@ export async function exactSearch(perf: PerfModel, incumbentMs: number, options:
     }
     // A feasibility question: λ ∈ [1, 1 + slack], so any answer with λ ≥ 1 is within the relative gap
     // and the solver stops at its first one instead of proving the most slack.
-    const r = await solveWithFallback(f.model, { timeLimitMs: Math.max(200, deadline - Date.now()), relGap: 1.2 * FEASIBILITY_SLACK }, opts.solver);
+    const r = await solveWithFallback(f.model, { timeLimitMs: Math.max(200, deadline - Date.now()), relGap: FEASIBILITY_GAP }, opts.solver);
     if (r.status === 'infeasible') {
       trials.push({ T, outcome: 'infeasible', solveMs: r.solveMs });
       lo = T;
