@@ -11,4 +11,10 @@ describe('package entry', () => {
     const entry = require(path.join(ROOT, pkg.main)) as Record<string, unknown>;
     for (const name of ['planModel', 'exactSearch', 'planLowerBound', 'trainPlan', 'profileModel', 'runBatch', 'validatePlan']) expect(entry[name], name).to.be.a('function');
   });
+
+  it("package.json's bins are executable after the build (npx reuses a cached link and does not set the bit again)", () => {
+    const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { bin: Record<string, string> };
+    expect(Object.keys(pkg.bin)).to.not.be.empty;
+    for (const bin of Object.values(pkg.bin)) expect(fs.statSync(path.join(ROOT, bin)).mode & 0o111, `${bin} is executable`).to.equal(0o111);
+  });
 });
