@@ -46,25 +46,27 @@ function printCase(r: CaseReport): void {
     return;
   }
   if (r.bestBaseline) out(`  best baseline   ${r.bestBaseline.name.padEnd(10)} ${fmtMs(r.bestBaseline.iterationMs).padStart(10)} ms`);
-  out(`  ${`heuristic (${r.heuristic.provenance})`.padEnd(26)} ${fmtMs(r.heuristic.iterationMs).padStart(10)} ms   linear ${fmtMs(r.heuristic.linearMs)} ms   ${r.heuristic.planningMs.toFixed(0)} ms to plan`);
-  out(`  throughput ILP`.padEnd(28) + `${fmtMs(r.ilp.iterationMs).padStart(10)} ms   linear ${r.ilp.linearMs !== undefined ? fmtMs(r.ilp.linearMs) : '-'} ms   LP bound ${r.ilp.lpBoundMs !== undefined ? fmtMs(r.ilp.lpBoundMs) : '-'} ms`);
+  out(`  ${`heuristic (${r.heuristic.provenance})`.padEnd(26)} ${fmtMs(r.heuristic.iterationMs).padStart(10)} ms   linear ${r.heuristic.linearMs !== undefined ? fmtMs(r.heuristic.linearMs) : '-'} ms   ${r.heuristic.planningMs.toFixed(0)} ms to plan`);
+  if (r.ilp) out(`  throughput ILP`.padEnd(28) + `${fmtMs(r.ilp.iterationMs).padStart(10)} ms   linear ${r.ilp.linearMs !== undefined ? fmtMs(r.ilp.linearMs) : '-'} ms   LP bound ${r.ilp.lpBoundMs !== undefined ? fmtMs(r.ilp.lpBoundMs) : '-'} ms`);
+  else out(`  throughput ILP: no plan (${r.ilpMissing})`);
   out(`  final plan (${r.best.provenance})`.padEnd(28) + `${fmtMs(r.best.iterationMs).padStart(10)} ms`);
   for (const line of formatModules(r.best.modules, r.device, r.best.iterationMs)) out(`  ${line}`);
   out(`  ${boundSentence(r.lowerBoundMs, r.best.gap, r.best.boundMethod).replace('this plan', 'the final plan')}`);
-  if (r.speedupOverBaseline) out(`  speedup over ${r.bestBaseline!.name}: heuristic ${r.speedupOverBaseline.heuristic.toFixed(3)}×, throughput ILP ${r.speedupOverBaseline.ilp.toFixed(3)}×, final plan ${(r.bestBaseline!.iterationMs / r.best.iterationMs).toFixed(3)}×`);
-  out(`  heuristic gap to the throughput ILP (simulated gap; linear gap: on the ILP's linear model): simulated ${pct(r.heuristicGap.simulated)}, linear ${r.heuristicGap.linear !== undefined ? pct(r.heuristicGap.linear) : '-'}`);
+  if (r.speedupOverBaseline) out(`  speedup over ${r.bestBaseline!.name}: heuristic ${r.speedupOverBaseline.heuristic.toFixed(3)}×${r.speedupOverBaseline.ilp !== undefined ? `, throughput ILP ${r.speedupOverBaseline.ilp.toFixed(3)}×` : ''}, final plan ${r.speedupOverBaseline.best.toFixed(3)}×`);
+  out(`  heuristic gap to optimal: at least ${pct(r.heuristicGap.simulated)} (simulated, against the final plan), at most ${pct(r.heuristicGap.toBound)} (against the lower bound)${r.heuristicGap.linear !== undefined ? `; on the throughput ILP's linear model ${pct(r.heuristicGap.linear)}` : ''}`);
+  if (!r.ilp) return;
   out(`  solver ${r.ilp.backend}: ${r.ilp.status}${r.ilp.provenOptimal ? ' (proven: its linear objective solved to optimality)' : ` (not proven: ${meaningOf(r.ilp.status)})`}, first solve ${r.ilp.solveMs.toFixed(0)} ms, all solves ${r.ilp.totalSolveMs.toFixed(0)} ms, ILP planning ${r.ilp.planningMs.toFixed(0)} ms; ${r.ilp.patterns} patterns, ${r.ilp.variables} variables, ${r.ilp.rows} rows`);
   for (const n of r.ilp.notes) out(`  note: ${n}`);
 }
 
 export function compareCommand(): Command {
   return new Command('compare')
-    .description('Heuristic vs optimal (ILP) vs baselines vs the lower bound, on one case or a suite: speedups, gaps, solve times')
+    .description('Heuristic vs the final plan (proven within a gap of optimal) vs the throughput ILP vs baselines vs the lower bound, on one case or a suite: speedups, gaps, solve times')
     .option('-m, --model <file|name>', `model spec file, or a bundled model: ${bundledNames('models').join(', ')}`)
     .option('-c, --cluster <file|name>', `cluster spec file, or a bundled cluster: ${bundledNames('clusters').join(', ')}`)
     .option('--suite <file>', 'JSON list of cases: [{"model": "llava-1.5-7b", "cluster": "h100-1x8", "globalBatch": 256, "microBatch": 4}, ...]')
     .option('--solver <name>', 'ILP backend: highs (HiGHS, MIT) | glpk (glpk.js, GPL-3.0, optional) | jslp (javascript-lp-solver, Unlicense)', oneOf('--solver', SOLVER_NAMES), DEFAULT_OPTIONS.solver)
-    .option('--time-limit <seconds>', 'time limit for the ILP, per case', timeLimit('--time-limit'), DEFAULT_OPTIONS.timeLimitSeconds)
+    .option('--time-limit <seconds>', 'time limit for planning each case (the exact search, the throughput ILP and the polish share it)', timeLimit('--time-limit'), DEFAULT_OPTIONS.timeLimitSeconds)
     .option('--global-batch <n>', "override the model's global batch (single case)", positiveInteger('--global-batch'))
     .option('--micro-batch <n>', "override the model's micro-batch (single case)", positiveInteger('--micro-batch'))
     .option('--json', 'print a machine-readable report instead of text')
