@@ -50,7 +50,7 @@ const TIERS = {
     'ilp-planner',
     'planner',
   ],
-  slow: ['launch-slurm', 'batch', 'bound-validity', 'relaxation-lemma', 'exactness', 'ilp-exactness', 'solver-backends'],
+  slow: ['readme-run', 'launch-slurm', 'batch', 'bound-validity', 'relaxation-lemma', 'exactness', 'ilp-exactness', 'solver-backends'],
 };
 
 const dir = path.join(__dirname, 'test');

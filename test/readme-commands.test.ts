@@ -4,19 +4,16 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { buildProgram } from '../src/cli/main';
 import { bundledNames } from '../src/spec/resolve';
+import { helpExamples, readmeShellBlocks } from './helpers/documented-commands';
 import { ROOT } from './helpers/fixtures';
-import { runCliInProcess } from './helpers/run-cli';
 
 /**
  * Every `npx mosaic …` command in the README's fenced blocks and every `$ mosaic …` example of `--help`
  * must run as written on a fresh clone: the subcommand and each flag exist, and each input (model,
  * cluster, plan, profile, manifest, suite) is bundled, in the repository, or written by an earlier
- * command of the same text (README order; one command's help). A static check: running them all
- * would take the better part of an hour (`mosaic batch` over the bundled suite alone is minutes).
+ * command of the same text (README order; one command's help). The static half, in seconds; the
+ * commands themselves run on a fresh clone in test/readme-run.test.ts (slow tier).
  */
-
-/** Inputs the README names that `mosaic init` (issue 12, item 2) will create; remove when it lands. */
-const PENDING = new Set(['my-model.json', 'my-cluster.json']);
 
 const SLURM = { SLURM_ARRAY_TASK_ID: '1', SLURM_ARRAY_TASK_COUNT: '8', SLURM_CPUS_PER_TASK: '16' } as Record<string, string>;
 
@@ -34,23 +31,16 @@ function commandsOf(line: string): string[][] {
 }
 
 function readmeCommands(): string[][] {
-  const text = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
   const out: string[][] = [];
-  for (const block of text.matchAll(/```(?:sh|bash)\n([\s\S]*?)```/g)) {
-    const lines = block[1]!.replace(/\\\n\s*/g, ' ').split('\n');
-    for (const line of lines) for (const c of commandsOf(line)) if (c[0] === 'npx' && c[1] === 'mosaic') out.push(c.slice(2));
-  }
+  for (const block of readmeShellBlocks()) for (const line of block.lines) for (const c of commandsOf(line)) if (c[0] === 'npx' && c[1] === 'mosaic') out.push(c.slice(2));
   return out;
 }
 
 async function helpCommands(program: Command): Promise<{ name: string; commands: string[][] }[]> {
-  const out = [];
-  for (const name of ['', ...program.commands.map((c) => c.name())]) {
-    const r = await runCliInProcess(name ? [name, '--help'] : ['--help']);
-    const commands = r.stdout.split('\n').filter((l) => /^\s*\$ mosaic /.test(l)).flatMap((l) => commandsOf(l.replace(/^\s*\$\s*/, '')).filter((c) => c[0] === 'mosaic').map((c) => c.slice(1)));
-    out.push({ name: name || 'mosaic', commands });
-  }
-  return out;
+  return (await helpExamples(program.commands.map((c) => c.name()))).map(({ name, lines }) => ({
+    name,
+    commands: lines.flatMap((l) => commandsOf(l).filter((c) => c[0] === 'mosaic').map((c) => c.slice(1))),
+  }));
 }
 
 /** Flags that take a value, and the ones naming an input or an output, per subcommand. */
@@ -62,7 +52,7 @@ function problemsOf(program: Command, commands: string[][], where: string): stri
   // `batch --shard i/n -o DIR-i` stands for the whole job array: every DIR-<number> is written.
   const producedShards: RegExp[] = [];
   const exists = (f: string) =>
-    produced.has(path.normalize(f)) || producedShards.some((r) => r.test(path.normalize(f))) || fs.existsSync(path.join(ROOT, f)) || PENDING.has(f);
+    produced.has(path.normalize(f)) || producedShards.some((r) => r.test(path.normalize(f))) || fs.existsSync(path.join(ROOT, f));
   for (const words of commands) {
     const shown = `${where}: mosaic ${words.join(' ')}`;
     const [name, ...args] = words;
