@@ -3,7 +3,7 @@ import { buildPerfModel } from '../perf/perf-model';
 import type { ModuleStage } from '../spec/plan';
 import { resolveCluster, resolveModel, withBatch } from '../spec/resolve';
 import { explainInfeasible } from './fits';
-import type { SolverName } from './options';
+import type { SolverName } from '../spec/types';
 import { planModel, type PlanningResult } from './planner';
 
 /** One case of `mosaic compare --suite`: bundled names or spec paths, with optional batch overrides. */
