@@ -20,6 +20,7 @@
 import { inputError } from '../errors';
 import { assignMicrobatches } from '../perf/simulate';
 import type { Plan } from '../spec/plan';
+import { problemOf } from '../spec/problem';
 import { formatSchemaErrors, schemaValidator } from '../spec/schemas';
 import type { LaunchContract, LaunchEdge, LaunchModule, LaunchRank, LaunchSlot, ProcessPer } from '../spec/types';
 
@@ -36,8 +37,9 @@ export function mpsPercentage(smCount: number, total: number): number {
 export function launchContract(plan: Plan, options: LaunchOptions = {}): LaunchContract {
   const processPer = options.processPer ?? 'slot';
   const { model, cluster } = plan;
+  const problem = problemOf(model, cluster);
   const micro = model.batch.micro;
-  const totalMicro = model.batch.global / micro;
+  const totalMicro = problem.microbatches;
 
   // Ranks: GPUs by id, then their slots in order; GPUs with no slot host no process.
   type Draft = { rank: number; node: number; gpu: number; slots: LaunchSlot[] };
@@ -91,7 +93,7 @@ export function launchContract(plan: Plan, options: LaunchOptions = {}): LaunchC
         entry.ks.push(k);
         byPair.set(key, entry);
       }
-      const elementsPerSample = model.modules.find((x) => x.name === input)!.outputElementsPerSample;
+      const elementsPerSample = problem.moduleByName.get(input)!.outputElementsPerSample;
       for (const { from, to, ks } of byPair.values()) {
         const edge = { module: input, replica: from.replica, toModule: m.name, toReplica: to.replica, microbatches: ks, elementsPerSample };
         sends.set(from.rank, [...(sends.get(from.rank) ?? []), { ...edge, peer: to.rank }]);
