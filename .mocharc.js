@@ -26,6 +26,7 @@ const TIERS = {
     'physics',
     'polish',
     'solver-model',
+    'spec-types',
   ],
   integration: [
     'cli-errors',

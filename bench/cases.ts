@@ -1,6 +1,7 @@
 /** What the benches share: the bundled spec files, command-line flags, and the batch scaled with the cluster. */
 import * as fs from 'fs';
 import * as path from 'path';
+import { gpuCountOf } from '../src/spec/problem';
 import type { ClusterSpec, ModelSpec } from '../src/spec/types';
 
 export const root = path.resolve(__dirname, '../..');
@@ -17,7 +18,7 @@ export const arg = (name: string): string | undefined => {
 
 /** The model's global batch scaled with the cluster (model batch × GPUs / 8), so that large clusters have work. */
 export function scaledBatch(base: ModelSpec, cluster: ClusterSpec): ModelSpec {
-  const gpus = cluster.nodes * cluster.gpusPerNode;
+  const gpus = gpuCountOf(cluster);
   const global = Math.max(base.batch.global, Math.round((base.batch.global * gpus) / 8 / base.batch.micro) * base.batch.micro);
   return { ...base, batch: { ...base.batch, global } };
 }

@@ -9,6 +9,7 @@
 import { arg, bundledFiles, scaledBatch } from './cases';
 import { planModel } from '../src/plan/planner';
 import { loadCluster, loadModel } from '../src/spec/load';
+import { gpuCountOf } from '../src/spec/problem';
 
 const timeLimitSeconds = Number(arg('--time-limit') ?? 10);
 const only = arg('--only');
@@ -32,9 +33,9 @@ async function main(): Promise<void> {
         gaps.push(gap);
         times.push(s);
         const heuristicGap = r.heuristic ? r.heuristic.prediction.iterationMs / best.prediction.iterationMs - 1 : NaN;
-        rows.push([m.name, c.name, String(c.nodes * c.gpusPerNode), best.prediction.iterationMs.toFixed(1), best.provenance, r.bound.boundMs.toFixed(1), `${(100 * gap).toFixed(2)}%`, r.exact?.stopped ?? '-', String(r.exact?.trials.length ?? 0), `${(100 * heuristicGap).toFixed(2)}%`, s.toFixed(1)]);
+        rows.push([m.name, c.name, String(gpuCountOf(c)), best.prediction.iterationMs.toFixed(1), best.provenance, r.bound.boundMs.toFixed(1), `${(100 * gap).toFixed(2)}%`, r.exact?.stopped ?? '-', String(r.exact?.trials.length ?? 0), `${(100 * heuristicGap).toFixed(2)}%`, s.toFixed(1)]);
       } catch (err) {
-        rows.push([m.name, c.name, String(c.nodes * c.gpusPerNode), '-', (err as Error).message.slice(0, 60), '-', '-', '-', '-', '-', ((Date.now() - started) / 1000).toFixed(1)]);
+        rows.push([m.name, c.name, String(gpuCountOf(c)), '-', (err as Error).message.slice(0, 60), '-', '-', '-', '-', '-', ((Date.now() - started) / 1000).toFixed(1)]);
       }
       process.stderr.write(`${label} done\n`);
     }

@@ -6,6 +6,7 @@
 import { bundledFiles, scaledBatch } from './cases';
 import { planModel } from '../src/plan/planner';
 import { loadCluster, loadModel } from '../src/spec/load';
+import { gpuCountOf } from '../src/spec/problem';
 import { MosaicError } from '../src/errors';
 import type { Plan } from '../src/spec/plan';
 
@@ -17,7 +18,7 @@ for (const mf of bundledFiles('models').filter((f) => !f.endsWith('builtin-mm.js
   for (const cf of bundledFiles('clusters')) {
     const base = loadModel(mf);
     const cluster = loadCluster(cf);
-    const gpus = cluster.nodes * cluster.gpusPerNode;
+    const gpus = gpuCountOf(cluster);
     const model = scaledBatch(base, cluster);
     try {
       const t0 = process.hrtime.bigint();

@@ -11,6 +11,7 @@ import { arg, bundledFiles, scaledBatch } from './cases';
 import { buildPerfModel, type PerfModel } from '../src/perf/perf-model';
 import { heuristicSeeds, ilpStats, layoutTheta, planIlp } from '../src/plan/ilp';
 import { loadCluster, loadModel } from '../src/spec/load';
+import { gpuCountOf } from '../src/spec/problem';
 import type { ClusterSpec, ModelSpec } from '../src/spec/types';
 import type { BackendName } from '../solver/backends';
 
@@ -24,7 +25,7 @@ const cutoffAsRow = process.argv.includes('--cutoff-row');
  * the simulator, which scores every candidate, is linear in microbatches (16 per GPU would take minutes).
  */
 function onePerGpu(base: ModelSpec, cluster: ClusterSpec): ModelSpec {
-  return { ...base, batch: { ...base.batch, global: base.batch.micro * cluster.nodes * cluster.gpusPerNode } };
+  return { ...base, batch: { ...base.batch, global: base.batch.micro * gpuCountOf(cluster) } };
 }
 
 function scaleUp(h100: ClusterSpec, nodes: number): ClusterSpec {
@@ -51,8 +52,8 @@ async function main(): Promise<void> {
     const label = `${model.name} on ${cluster.name}`;
     if (only && !label.includes(only)) continue;
     const perf: PerfModel = buildPerfModel(model, cluster);
-    const gpus = cluster.nodes * cluster.gpusPerNode;
-    const microbatches = model.batch.global / model.batch.micro;
+    const gpus = perf.gpuCount;
+    const microbatches = perf.microbatches;
     const seeds = heuristicSeeds(perf);
     const size = ilpStats(perf);
     const times: string[] = [];

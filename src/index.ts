@@ -9,6 +9,6 @@ export { trainPlan } from './engine/train';
 export { profileModel } from './engine/profile';
 export { runBatch } from './batch/runner';
 export { MosaicError } from './errors';
-export type { ModelSpec, ClusterSpec, Profile } from './spec/types';
+export type { ModelSpec, ClusterSpec, Profile, LaunchContract } from './spec/types';
 export type { Plan, PlanningBound, Provenance } from './spec/plan';
-export { launchContract, type LaunchContract } from './launch/contract';
+export { launchContract } from './launch/contract';

@@ -19,7 +19,7 @@ describe('lower bound of a plan (src/plan/exact/plan-bound.ts)', function () {
       const terms = boundTerms(perf, 4);
       const random = rng(1000 + seed);
       for (let k = 0; k < 20; ) {
-        const plan = randomPlan(model, cluster, random);
+        const plan = randomPlan(perf, random);
         if (!plan) continue;
         k++;
         const sim = simulateIteration(perf, plan.gpus, plan.replicas);

@@ -31,7 +31,7 @@ describe('planIlp on bundled cases', function () {
     // The simulator picked the fastest of the ILP's own candidates (a seed that wins stays the heuristic's plan).
     for (const c of g.candidates) if (c.fits && c.name.startsWith('ilp-')) expect(g.best.simulation.iterationMs).to.be.at.most(c.simulatedMs! + 1e-9);
     // The ILP's linear optimum is at least as good as every seed's.
-    for (const layout of seeds.layouts) expect(g.ilpLinearMs!).to.be.at.most((perf.model.batch.global / perf.model.batch.micro) / layoutTheta(perf, layout) * (1 + 1e-9));
+    for (const layout of seeds.layouts) expect(g.ilpLinearMs!).to.be.at.most(perf.microbatches / layoutTheta(perf, layout) * (1 + 1e-9));
     // Both proven: each is within PROVEN_GAP of the true optimum, so within 2·PROVEN_GAP of each other.
     if (j.provenOptimal) expect(Math.abs(j.ilpLinearMs! - g.ilpLinearMs!) / g.ilpLinearMs!).to.be.at.most(2 * PROVEN_GAP);
     // The linear objective ignores fill and sync, so it is below the estimate of the same layout.

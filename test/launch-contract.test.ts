@@ -1,5 +1,6 @@
 import { expect } from 'chai';
-import { launchContract, checkContract, mpsPercentage, type LaunchContract } from '../src/launch/contract';
+import { launchContract, checkContract, mpsPercentage } from '../src/launch/contract';
+import type { LaunchContract } from '../src/spec/types';
 import { planModel } from '../src/plan/planner';
 import { parseCluster, parseModel } from '../src/spec/load';
 import { readJsonFile } from '../src/spec/json-file';

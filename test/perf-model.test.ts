@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { fitCurve, fitInterference } from '../src/perf/calibrate';
-import { GiB, replicaMemoryBytes, planMemoryBytes, WORKSPACE_BYTES_PER_GPU } from '../src/perf/memory';
+import { replicaMemoryBytes, planMemoryBytes, WORKSPACE_BYTES_PER_GPU } from '../src/perf/memory';
+import { GiB } from '../src/spec/problem';
 import { buildPerfModel, type ModuleTiming, type PerfModel } from '../src/perf/perf-model';
 import { assignMicrobatches, simulateIteration } from '../src/perf/simulate';
 import { curveTime, kernelsLoad } from '../src/perf/timing';

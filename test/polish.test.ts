@@ -1,6 +1,5 @@
 import { expect } from 'chai';
 import { buildPerfModel } from '../src/perf/perf-model';
-import { capacityBytes } from '../src/plan/fits';
 import { scorePlacement, toPlan } from '../src/plan/make-plan';
 import { polishPlacement } from '../src/plan/polish';
 import { rng } from './helpers/fixtures';
@@ -14,7 +13,7 @@ describe('polish of a plan by the simulator', () => {
     for (let seed = 1; seed <= 20; seed++) {
       const { model, cluster } = tinyInstance(seed);
       const perf = buildPerfModel(model, cluster);
-      const capacity = capacityBytes(perf);
+      const capacity = perf.capacityBytes;
       for (const plan of randomFittingPlans(perf, rng(4000 + seed), 2, 5000)) {
         const start = scorePlacement(perf, plan.gpus, plan.replicas);
         tried++;

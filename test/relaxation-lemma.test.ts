@@ -29,7 +29,7 @@ describe('interference floor of a pattern slot (src/plan/exact/interference.ts)'
       if (!set) continue;
       const random = rng(9000 + seed);
       for (let k = 0; k < 20; ) {
-        const plan = randomPlan(model, cluster, random);
+        const plan = randomPlan(perf, random);
         if (!plan) continue;
         k++;
         for (const g of plan.gpus) {

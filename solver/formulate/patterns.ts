@@ -9,7 +9,7 @@
  */
 
 import { MosaicError } from '../../src/errors';
-import { GiB, replicaMemoryBytes, WORKSPACE_BYTES_PER_GPU, WORKSPACE_BYTES_PER_SLOT } from '../../src/perf/memory';
+import { replicaMemoryBytes, WORKSPACE_BYTES_PER_GPU, WORKSPACE_BYTES_PER_SLOT } from '../../src/perf/memory';
 import type { PerfModel } from '../../src/perf/perf-model';
 import { quotaLevels } from '../../src/perf/timing';
 import { setPartitions } from '../../src/plan/heuristic';
@@ -78,9 +78,8 @@ export type PatternSet = {
 };
 
 export function memoryTiers(perf: PerfModel): MemoryTiers {
-  const gpus = perf.cluster.nodes * perf.cluster.gpusPerNode;
-  const microbatches = perf.model.batch.global / perf.model.batch.micro;
-  const maxReplicas = Math.max(1, Math.min(gpus, microbatches));
+  const microbatches = perf.microbatches;
+  const maxReplicas = Math.max(1, Math.min(perf.gpuCount, microbatches));
   const tiers: number[] = [];
   for (let k = 1; k < maxReplicas; k *= 2) tiers.push(k);
   tiers.push(maxReplicas);
@@ -210,7 +209,7 @@ export function enumeratePatterns(perf: PerfModel, options: Partial<PatternOptio
     throw new MosaicError('E_INPUT', `Expected maxSlots ≥ 1 and maxPatterns ≥ 1 but received ${opts.maxSlots} and ${opts.maxPatterns}`);
   }
   const memory = memoryTiers(perf);
-  const capacity = perf.cluster.gpu.memoryGiB * GiB;
+  const capacity = perf.capacityBytes;
   const levelCount = quotaLevels(perf.cluster).length;
   for (let stride = 1; ; stride++) {
     try {

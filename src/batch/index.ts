@@ -1,6 +1,7 @@
 /** Batch offline planning: manifests, the worker-thread runner, resumable results, shards, merge, reports. */
 export { caseId, caseKey, describeCase, inShard, loadManifest, manifestHash, parseManifest, parseShard, shardOf, BATCH_METHODS, DEFAULT_GRACE_SECONDS, DEFAULT_TIME_LIMIT_SECONDS } from './manifest';
-export type { BatchCase, BatchMethod, BatchSize, Manifest, ManifestCase, Shard } from './manifest';
+export type { BatchCase, Manifest, ManifestCase, Shard } from './manifest';
+export type { BatchMethod, BatchSize } from '../spec/types';
 export { defaultWorkers, hardLimitMs, runBatch, HARD_LIMIT_FACTOR } from './runner';
 export type { BatchControl, BatchOptions, BatchSummary } from './runner';
 export { mergeDirs } from './merge';

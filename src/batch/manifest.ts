@@ -2,16 +2,14 @@ import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { inputError, MosaicError } from '../errors';
-import { DEFAULT_OPTIONS, type SolverName } from '../plan/options';
+import { DEFAULT_OPTIONS } from '../plan/options';
 import { checkBatch as checkBatchSize } from '../spec/check-model';
 import { readJsonFile } from '../spec/json-file';
 import { parseSpec } from '../spec/load';
 import { REPO_ROOT } from '../spec/schemas';
+import type { BatchManifestFile, BatchMethod, BatchSize, SolverName } from '../spec/types';
 
-export type BatchMethod = 'heuristic' | 'baseline' | 'ilp' | 'all' | 'compare';
 export const BATCH_METHODS: readonly BatchMethod[] = ['heuristic', 'baseline', 'ilp', 'all', 'compare'];
-
-export type BatchSize = { readonly global: number; readonly micro: number };
 
 /**
  * One case, normalized: the key its id is hashed from. Model and cluster are the manifest's references,
@@ -54,18 +52,6 @@ export const DEFAULT_TIME_LIMIT_SECONDS = 10;
 export const DEFAULT_GRACE_SECONDS = 60;
 const DEFAULT_METHOD: BatchMethod = 'all';
 const DEFAULT_SOLVER: SolverName = DEFAULT_OPTIONS.solver;
-
-type RawCase = { model: string; cluster: string; batch?: BatchSize; method?: BatchMethod; solver?: SolverName; timeLimitSeconds?: number };
-type RawGrid = { models: string[]; clusters: string[]; batches?: BatchSize[]; methods?: BatchMethod[]; solvers?: SolverName[]; timeLimitSeconds?: number };
-type RawOverride = { model?: string; cluster?: string; method?: BatchMethod; solver?: SolverName; timeLimitSeconds: number };
-type RawManifest = {
-  name?: string;
-  timeLimitSeconds?: number;
-  graceSeconds?: number;
-  cases?: RawCase[];
-  grid?: RawGrid;
-  overrides?: RawOverride[];
-};
 
 const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex');
 
@@ -129,7 +115,7 @@ export function loadManifest(file: string): Manifest {
 }
 
 export function parseManifest(data: unknown, file: string): Manifest {
-  const raw = parseSpec<RawManifest>('batch-manifest', data, file);
+  const raw = parseSpec<BatchManifestFile>('batch-manifest', data, file);
   const problems: string[] = [];
   if (!raw.cases && !raw.grid) problems.push(`${file}: /: no cases: give "cases" (a list), "grid" (a cross product) or both`);
   const checkBatch = (b: BatchSize | undefined, pointer: string) => {
@@ -170,7 +156,7 @@ export function parseManifest(data: unknown, file: string): Manifest {
   if (g) {
     const models = g.models.map((m, i) => resolve(m, 'models', `/grid/models/${i}`));
     const clusters = g.clusters.map((c, i) => resolve(c, 'clusters', `/grid/clusters/${i}`));
-    const batches: (BatchSize | undefined)[] = g.batches ?? [undefined];
+    const batches: readonly (BatchSize | undefined)[] = g.batches ?? [undefined];
     const overrides = raw.overrides ?? [];
     for (const [mi, model] of models.entries()) {
       for (const [ci, cluster] of clusters.entries()) {

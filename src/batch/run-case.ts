@@ -3,9 +3,7 @@ import { MosaicError, type ErrorCode } from '../errors';
 import { compareCase, type CaseReport } from '../plan/compare';
 import { boundMethod, planModel, type PlanningResult } from '../plan/planner';
 import type { Plan } from '../spec/plan';
-import { loadCluster, loadModel } from '../spec/load';
-import { localCpuCluster } from '../spec/local-cpu';
-import type { ClusterSpec, ModelSpec } from '../spec/types';
+import { resolveProblem } from '../spec/resolve';
 import type { BatchCase } from './manifest';
 
 /** What a worker is given: the normalized case and where its specs are. */
@@ -62,17 +60,6 @@ export type CaseOutcome =
 
 const elapsedMs = (start: bigint): number => Number(process.hrtime.bigint() - start) / 1e6;
 
-function loadSpecs(job: CaseJob): { model: ModelSpec; cluster: ClusterSpec } {
-  let model = loadModel(job.modelPath);
-  const cluster = job.clusterPath === 'local-cpu' ? localCpuCluster() : loadCluster(job.clusterPath);
-  const b = job.case.batch;
-  if (b) {
-    if (b.global % b.micro !== 0) throw new MosaicError('E_INPUT', `global batch ${b.global} is not a multiple of the micro-batch ${b.micro}`);
-    model = { ...model, batch: { global: b.global, micro: b.micro } };
-  }
-  return { model, cluster };
-}
-
 /** Runs one case in this thread. Never throws: a failure is an outcome with its code and reason. */
 export async function runCase(job: CaseJob): Promise<CaseOutcome> {
   const start = process.hrtime.bigint();
@@ -92,9 +79,8 @@ export function toCaseError(err: unknown): CaseError {
 
 async function runCaseOrThrow(job: CaseJob): Promise<CaseSummary> {
   const c = job.case;
-  const { model, cluster } = loadSpecs(job);
-  const gpus = cluster.nodes * cluster.gpusPerNode;
-  const shape = { model: model.name, cluster: cluster.name, gpus, globalBatch: model.batch.global, microBatch: model.batch.micro };
+  const { model, cluster, gpuCount } = resolveProblem(job.modelPath, job.clusterPath, c.batch ?? {});
+  const shape = { model: model.name, cluster: cluster.name, gpus: gpuCount, globalBatch: model.batch.global, microBatch: model.batch.micro };
   if (c.method === 'compare') {
     const r = await compareCase(
       { model: job.modelPath, cluster: job.clusterPath, ...(c.batch ? { globalBatch: c.batch.global, microBatch: c.batch.micro } : {}) },

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import type { ProcessPer } from '../launch/contract';
+import type { ProcessPer } from '../spec/types';
 import { QUOTA_MODES, type QuotaMode } from '../launch/export';
 import { MosaicError } from '../errors';
 import { MPS_CONTROL, NodeLauncher, onPath, resolveNode } from '../launch/launcher';

@@ -12,6 +12,7 @@
  */
 
 import { localCpuCluster } from '../spec/local-cpu';
+import { microbatchesOf } from '../spec/problem';
 import type { EngineCosts, ModelSpec, ModuleSpec, Profile, ProfileSample } from '../spec/types';
 import { loadNative, runGraph, type GraphResult, type GraphSpec, type TaskSpec } from './native';
 import { EngineError, type Op } from './ops';
@@ -246,7 +247,7 @@ export async function profileModel(model: ModelSpec, options: Partial<ProfileOpt
   if (!Number.isInteger(opts.bufferSets) || opts.bufferSets < 1) throw new EngineError('E_BAD_OP', `Expected bufferSets to be an integer >= 1 but received ${opts.bufferSets}`);
   const stat = opts.statistic === 'mean' ? mean : opts.statistic === 'median' ? median : trimmedMean;
   // No more sets than the microbatches an iteration has.
-  const bufferSets = Math.max(1, Math.min(opts.bufferSets, Math.floor(model.batch.global / model.batch.micro)));
+  const bufferSets = Math.max(1, Math.min(opts.bufferSets, Math.floor(microbatchesOf(model))));
   const compile = opts.compile ?? compileModule;
   const device = localCpuCluster(cores.length).gpu.name;
   const programs = compileModel(model, micro, scale, compile);

@@ -38,6 +38,7 @@ import { validatePlan } from '../plan/validate';
 import type { Plan } from '../spec/plan';
 import type { ModelSpec, ModuleSpec } from '../spec/types';
 import { topologicalOrder } from '../spec/check-model';
+import { gpuCountOf, microbatchesOf } from '../spec/problem';
 import { builtinObjective, builtinPrograms, isBuiltinModel, mixSeed, seededRandom } from './builtin-model';
 import { MSE_TO_ZERO } from './objective';
 import { assignCpuCores, loadNative, startGraph, type ContextSpec, type GraphResult, type TaskSpec } from './native';
@@ -100,6 +101,7 @@ const SCALES = [1, 0.5, 0.25, 0.125, 0.0625, 0.03125, 0.015625, 0.0078125, 0.003
 type Compiled = {
   readonly model: ModelSpec;
   readonly order: readonly string[];
+  readonly microbatches: number;
   readonly programs: ReadonlyMap<string, ModuleProgram>;
   readonly builtin: boolean;
   readonly scale: number;
@@ -109,13 +111,12 @@ function compileModel(model: ModelSpec, scale: number): Compiled {
   const builtin = isBuiltinModel(model) && scale === 1;
   const order = topologicalOrder(model);
   const programs = builtin ? builtinPrograms(model.batch.micro, model) : compileModules(model, { micro: model.batch.micro, scale }, compileModule);
-  return { model, order, programs, builtin, scale };
+  return { model, order, microbatches: microbatchesOf(model), programs, builtin, scale };
 }
 
 function iterationFlops(c: Compiled): number {
-  const micros = c.model.batch.global / c.model.batch.micro;
   let f = 0;
-  for (const p of c.programs.values()) f += micros * (p.flops.forward + p.flops.backward);
+  for (const p of c.programs.values()) f += c.microbatches * (p.flops.forward + p.flops.backward);
   return f;
 }
 
@@ -128,16 +129,15 @@ export function autoScale(model: ModelSpec): number {
 
 /** Float32 elements the engine allocates for a compiled plan. */
 function plannedElements(plan: Plan, c: Compiled): number {
-  const micros = plan.model.batch.global / plan.model.batch.micro;
   let total = 0;
   for (const [name, p] of c.programs) {
     const replicas = plan.replicas.filter((r) => r.module === name).length;
     for (const b of p.buffers) {
       if (b.kind === 'param' || b.kind === 'grad' || b.kind === 'scratch') total += replicas * b.length;
       else if (b.kind === 'state') total += b.length;
-      else total += micros * b.length;
+      else total += c.microbatches * b.length;
     }
-    total += micros * (p.outputElementsPerSample * plan.model.batch.micro * 2 + 2);
+    total += c.microbatches * (p.outputElementsPerSample * plan.model.batch.micro * 2 + 2);
   }
   return total;
 }
@@ -157,7 +157,7 @@ export function refusePlan(plan: Plan, options: { readonly scale?: number } = {}
   const native = loadNative();
   if (!native.ok) return native.reason;
   const allowed = native.binding.cpuInfo().allowedCores;
-  const gpus = plan.cluster.nodes * plan.cluster.gpusPerNode;
+  const gpus = gpuCountOf(plan.cluster);
   const needed = plan.gpus.reduce((s, g) => s + g.slots.reduce((t, sl) => t + sl.smCount, 0), 0);
   const blocks = gpus * plan.cluster.gpu.smCount;
   if (needed > allowed.length || Math.max(...plan.gpus.map((g) => g.id + 1)) * plan.cluster.gpu.smCount > allowed.length) {
@@ -250,7 +250,7 @@ function placeContexts(plan: Plan, allowed: readonly number[]): { contexts: Cont
 function layoutBuffers(plan: Plan, c: Compiled, seed: number, slotContext: Map<string, number>): Wiring {
   const model = plan.model;
   const micro = model.batch.micro;
-  const K = model.batch.global / micro;
+  const K = c.microbatches;
   const buffers: Float32Array[] = [];
   const alloc = (n: number): number => {
     buffers.push(new Float32Array(n));

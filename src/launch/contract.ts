@@ -19,82 +19,12 @@
 
 import { inputError } from '../errors';
 import { assignMicrobatches } from '../perf/simulate';
-import type { Plan, PlanReplica, PlanSlot } from '../spec/plan';
+import type { Plan } from '../spec/plan';
+import { problemOf } from '../spec/problem';
 import { formatSchemaErrors, schemaValidator } from '../spec/schemas';
+import type { LaunchContract, LaunchEdge, LaunchModule, LaunchRank, LaunchSlot, ProcessPer } from '../spec/types';
 
 export const LAUNCH_VERSION = 1;
-
-export type ProcessPer = 'slot' | 'gpu';
-
-/** A plan slot (its modules time-share it) and the MPS share a process holding it gets. */
-export type LaunchSlot = PlanSlot & {
-  /** CUDA_MPS_ACTIVE_THREAD_PERCENTAGE for a process holding this slot: ⌊100·SMs/total⌋, at least 1. */
-  readonly mpsPercentage: number;
-};
-
-/** One DAG edge between two ranks: the activations of `microbatches` (global indices) of `module`. */
-export type LaunchEdge = {
-  /** Producer module. */
-  readonly module: string;
-  readonly replica: number;
-  /** Consumer module. */
-  readonly toModule: string;
-  readonly toReplica: number;
-  /** The other rank: the receiver in `sends`, the sender in `receives`. */
-  readonly peer: number;
-  readonly microbatches: readonly number[];
-  /** Elements per sample of the activation (its gradient flows back on the same edge). */
-  readonly elementsPerSample: number;
-};
-
-export type LaunchRank = {
-  readonly rank: number;
-  readonly node: number;
-  readonly localRank: number;
-  /** Global GPU id in the plan, and its index on the node (CUDA_VISIBLE_DEVICES). */
-  readonly gpu: number;
-  readonly localGpu: number;
-  readonly slots: readonly LaunchSlot[];
-  readonly replicas: readonly Pick<PlanReplica, 'module' | 'index' | 'slot'>[];
-  readonly sends: readonly LaunchEdge[];
-  readonly receives: readonly LaunchEdge[];
-};
-
-export type LaunchReplica = {
-  readonly index: number;
-  readonly rank: number;
-  readonly slot: string;
-  readonly samples: number;
-  /** Global microbatch indices this replica processes, ascending. */
-  readonly microbatches: readonly number[];
-  /** samples / global batch; sums to 1 over the module's replicas. */
-  readonly gradientWeight: number;
-};
-
-export type LaunchModule = {
-  readonly name: string;
-  readonly trainable: boolean;
-  readonly inputs: readonly string[];
-  readonly outputElementsPerSample: number;
-  /** The module's data-parallel group: its distinct ranks, ascending. */
-  readonly group: readonly number[];
-  readonly replicas: readonly LaunchReplica[];
-};
-
-export type LaunchContract = {
-  readonly version: typeof LAUNCH_VERSION;
-  readonly model: string;
-  readonly cluster: string;
-  readonly device: 'gpu' | 'cpu';
-  readonly processPer: ProcessPer;
-  readonly worldSize: number;
-  readonly batch: { readonly global: number; readonly micro: number; readonly microbatches: number };
-  /** Every node of the cluster with its ranks (empty where the plan leaves a node idle). */
-  readonly nodes: readonly { readonly node: number; readonly ranks: readonly number[] }[];
-  /** Modules in the model's order. */
-  readonly modules: readonly LaunchModule[];
-  readonly ranks: readonly LaunchRank[];
-};
 
 export type LaunchOptions = { readonly processPer?: ProcessPer };
 
@@ -107,8 +37,9 @@ export function mpsPercentage(smCount: number, total: number): number {
 export function launchContract(plan: Plan, options: LaunchOptions = {}): LaunchContract {
   const processPer = options.processPer ?? 'slot';
   const { model, cluster } = plan;
+  const problem = problemOf(model, cluster);
   const micro = model.batch.micro;
-  const totalMicro = model.batch.global / micro;
+  const totalMicro = problem.microbatches;
 
   // Ranks: GPUs by id, then their slots in order; GPUs with no slot host no process.
   type Draft = { rank: number; node: number; gpu: number; slots: LaunchSlot[] };
@@ -162,7 +93,7 @@ export function launchContract(plan: Plan, options: LaunchOptions = {}): LaunchC
         entry.ks.push(k);
         byPair.set(key, entry);
       }
-      const elementsPerSample = model.modules.find((x) => x.name === input)!.outputElementsPerSample;
+      const elementsPerSample = problem.moduleByName.get(input)!.outputElementsPerSample;
       for (const { from, to, ks } of byPair.values()) {
         const edge = { module: input, replica: from.replica, toModule: m.name, toReplica: to.replica, microbatches: ks, elementsPerSample };
         sends.set(from.rank, [...(sends.get(from.rank) ?? []), { ...edge, peer: to.rank }]);

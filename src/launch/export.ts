@@ -4,7 +4,7 @@
  * `mosaic launch` uses `rankEnv` for the processes it spawns.
  */
 
-import type { LaunchContract, LaunchRank, ProcessPer } from './contract';
+import type { LaunchContract, LaunchRank, ProcessPer } from '../spec/types';
 
 /** How a rank's SM quota is enforced: green contexts in the runtime, MPS per process, or not at all. */
 export type QuotaMode = 'green' | 'mps' | 'none';

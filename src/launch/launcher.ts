@@ -12,7 +12,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { MosaicError } from '../errors';
-import type { LaunchContract, LaunchRank } from './contract';
+import type { LaunchContract, LaunchRank } from '../spec/types';
 import { rankEnv, type QuotaMode } from './export';
 
 export type LaunchNodeOptions = {

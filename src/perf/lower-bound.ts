@@ -8,8 +8,8 @@ import { quotaLevels } from './timing';
  */
 export function lowerBoundMs(perf: PerfModel): number {
   const levels = quotaLevels(perf.cluster);
-  const microbatches = perf.model.batch.global / perf.model.batch.micro;
-  const gpus = perf.cluster.nodes * perf.cluster.gpusPerNode;
+  const microbatches = perf.microbatches;
+  const gpus = perf.gpuCount;
   let gpuMs = 0;
   for (const t of perf.timings.values()) {
     gpuMs += microbatches * Math.min(...levels.map((q) => q * (t.forwardMs(q) + t.backwardMs(q))));

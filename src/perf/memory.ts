@@ -1,9 +1,9 @@
 import type { PlanGpu, PlanReplica } from '../spec/plan';
+import { GiB } from '../spec/problem';
 import type { ModelSpec, ModuleSpec } from '../spec/types';
 import { BYTES_PER_ELEMENT } from './kernels';
 import type { PerfModel } from './perf-model';
 
-export const GiB = 1024 ** 3;
 /** CUDA context, cuBLAS/cuDNN workspaces and allocator slack per GPU, plus per extra context. */
 export const WORKSPACE_BYTES_PER_GPU = 1 * GiB;
 export const WORKSPACE_BYTES_PER_SLOT = 0.25 * GiB;
@@ -44,7 +44,7 @@ function downstreamDepth(model: ModelSpec, module: string): number {
 /** Bytes one replica of a module holds on its GPU, with ZeRO sharding over the module's replicas. */
 export function replicaMemoryBytes(perf: PerfModel, module: string, replicas: number, microbatches: number): number {
   const model = perf.model;
-  const spec = model.modules.find((m) => m.name === module)!;
+  const spec = perf.moduleByName.get(module)!;
   const timing = perf.timings.get(module)!;
   const e = BYTES_PER_ELEMENT[model.precision];
   const p = timing.params;

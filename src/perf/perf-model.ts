@@ -1,5 +1,5 @@
-import { topologicalOrder } from '../spec/check-model';
 import { moduleParams } from '../spec/params';
+import { problemOf, type Problem } from '../spec/problem';
 import type { ClusterSpec, EngineCosts, ModelSpec, Profile } from '../spec/types';
 import { fitCurve, fitInterference, type CurveFit, type TimedPoint } from './calibrate';
 import { backwardKernels, backwardKinds, forwardKernels, type BackwardKind, type Kernel } from './kernels';
@@ -22,12 +22,9 @@ export type ModuleTiming = {
   readonly fit?: { readonly forward: CurveFit; readonly backward?: CurveFit };
 };
 
-export type PerfModel = {
-  readonly model: ModelSpec;
-  readonly cluster: ClusterSpec;
+/** The problem (model, cluster and what follows from them) with how each module performs on the cluster. */
+export type PerfModel = Problem & {
   readonly source: 'analytic' | 'calibrated';
-  /** Modules in topological order (inputs first). */
-  readonly order: readonly string[];
   readonly timings: ReadonlyMap<string, ModuleTiming>;
   /**
    * γ of the interference model (src/perf/physics.ts): t_colocated = t_alone · max(1 + γ · Σ neighbours'
@@ -152,10 +149,8 @@ export function buildPerfModel(model: ModelSpec, cluster: ClusterSpec, profile?:
     if (fitted !== undefined) alpha = fitted;
   }
   return {
-    model,
-    cluster,
+    ...problemOf(model, cluster),
     source: calibrated ? 'calibrated' : 'analytic',
-    order: topologicalOrder(model),
     timings,
     interferenceAlpha: alpha,
     ...(cluster.device === 'cpu' && profile?.engine ? { engineCosts: profile.engine } : {}),

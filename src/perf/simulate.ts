@@ -99,7 +99,7 @@ export function assignMicrobatches(counts: readonly number[]): number[] {
 export function simulateIteration(perf: PerfModel, gpus: readonly PlanGpu[], replicas: readonly PlanReplica[]): Simulation {
   const { model } = perf;
   const micro = model.batch.micro;
-  const totalMicro = model.batch.global / micro;
+  const totalMicro = perf.microbatches;
   const e = BYTES_PER_ELEMENT[model.precision];
   const slotInfo = new Map<string, { gpu: number; node: number; quota: number; factor: number }>();
   for (const g of gpus) {

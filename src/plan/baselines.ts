@@ -3,7 +3,7 @@ import { replicaMemoryBytes, WORKSPACE_BYTES_PER_GPU } from '../perf/memory';
 import { allReduceMs } from '../perf/sync';
 import { BYTES_PER_ELEMENT } from '../perf/kernels';
 import type { Layout } from './layout';
-import { capacityBytes, layoutPeakMemory } from './fits';
+import { layoutPeakMemory } from './fits';
 
 export type BaselineName = 'sequential' | 'exclusive';
 
@@ -13,10 +13,9 @@ export type BaselineLayout =
 
 /** Temporal-sequential (Megatron-style): every GPU runs every module in turn, at 100% of the GPU. */
 export function sequentialBaseline(perf: PerfModel): BaselineLayout {
-  const gpus = perf.cluster.nodes * perf.cluster.gpusPerNode;
-  const layout: Layout = [{ pattern: [{ modules: perf.order, quotaFraction: 1 }], count: gpus }];
+  const layout: Layout = [{ pattern: [{ modules: perf.order, quotaFraction: 1 }], count: perf.gpuCount }];
   const peak = layoutPeakMemory(perf, layout);
-  if (peak > capacityBytes(perf)) {
+  if (peak > perf.capacityBytes) {
     return { name: 'sequential', fits: false, reason: `needs ${(peak / 2 ** 30).toFixed(1)} GiB per GPU with every module on every GPU` };
   }
   return { name: 'sequential', fits: true, layout };
@@ -27,14 +26,14 @@ export function sequentialBaseline(perf: PerfModel): BaselineLayout {
  * microbatches, then its gradient all-reduce. Infinity when n replicas do not fit in memory.
  */
 export function exclusiveStageMs(perf: PerfModel, module: string, n: number): number {
-  const microbatches = perf.model.batch.global / perf.model.batch.micro;
+  const microbatches = perf.microbatches;
   if (n > microbatches) return Infinity;
   const perReplica = Math.ceil(microbatches / n);
   const memory = WORKSPACE_BYTES_PER_GPU + replicaMemoryBytes(perf, module, n, perReplica);
-  if (memory > capacityBytes(perf)) return Infinity;
+  if (memory > perf.capacityBytes) return Infinity;
   const t = perf.timings.get(module)!;
-  const spec = perf.model.modules.find((m) => m.name === module)!;
-  const nodes = Array.from({ length: n }, (_, i) => Math.floor(i / perf.cluster.gpusPerNode));
+  const spec = perf.moduleByName.get(module)!;
+  const nodes = Array.from({ length: n }, (_, i) => perf.nodeOf(i));
   const sync = spec.trainable ? allReduceMs(perf, nodes, t.params * BYTES_PER_ELEMENT[perf.model.precision]) : 0;
   return perReplica * (t.forwardMs(1) + t.backwardMs(1)) + sync;
 }
@@ -47,7 +46,7 @@ export function exclusiveStageMs(perf: PerfModel, module: string, n: number): nu
  * bottleneck at least that many, and no other module needs more than it has for that threshold.
  */
 export function exclusiveSplit(perf: PerfModel, stageMs: (module: string, n: number) => number = (m, n) => exclusiveStageMs(perf, m, n)): Map<string, number> | string {
-  const gpus = perf.cluster.nodes * perf.cluster.gpusPerNode;
+  const gpus = perf.gpuCount;
   const modules = perf.order;
   if (modules.length > gpus) return `${modules.length} modules do not fit one per GPU on ${gpus} GPUs`;
   // best[m][n] = (min stage time with at most n GPUs, the count achieving it)

@@ -1,9 +1,9 @@
 import { MosaicError } from '../errors';
 import { buildPerfModel } from '../perf/perf-model';
 import type { ModuleStage } from '../spec/plan';
-import { resolveCluster, resolveModel, withBatch } from '../spec/resolve';
+import { resolveProblem } from '../spec/resolve';
 import { explainInfeasible } from './fits';
-import type { SolverName } from './options';
+import type { SolverName } from '../spec/types';
 import { planModel, type PlanningResult } from './planner';
 
 /** One case of `mosaic compare --suite`: bundled names or spec paths, with optional batch overrides. */
@@ -57,8 +57,7 @@ export type CaseReport =
  * simulator. Infeasibility is a value.
  */
 export async function compareCase(c: SuiteCase, solver: SolverName, timeLimitSeconds: number): Promise<CaseReport> {
-  const model = withBatch(resolveModel(c.model), c.globalBatch, c.microBatch);
-  const cluster = resolveCluster(c.cluster);
+  const { model, cluster } = resolveProblem(c.model, c.cluster, { global: c.globalBatch, micro: c.microBatch });
   const names = { model: model.name, cluster: cluster.name };
   // The binding constraint alone, without the "X does not fit on Y" that planModel's error adds.
   const why = explainInfeasible(buildPerfModel(model, cluster));

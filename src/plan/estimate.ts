@@ -11,7 +11,7 @@ import { moduleTimeInPattern, type Layout } from './layout';
  * drain) and the slowest gradient all-reduce. The simulator scores the finalists exactly.
  */
 export function estimateLayoutMs(perf: PerfModel, layout: Layout): number {
-  const microbatches = perf.model.batch.global / perf.model.batch.micro;
+  const microbatches = perf.microbatches;
   const rate = new Map<string, number>();
   const fastest = new Map<string, number>();
   const replicas = new Map<string, number>();
@@ -38,7 +38,7 @@ export function estimateLayoutMs(perf: PerfModel, layout: Layout): number {
     fill += fastest.get(m.name)!;
     if (m.trainable) {
       const n = replicas.get(m.name)!;
-      const nodes = Array.from({ length: n }, (_, i) => Math.floor(i / perf.cluster.gpusPerNode));
+      const nodes = Array.from({ length: n }, (_, i) => perf.nodeOf(i));
       sync = Math.max(sync, allReduceMs(perf, nodes, perf.timings.get(m.name)!.params * e));
     }
   }
@@ -50,7 +50,7 @@ export function estimateLayoutMs(perf: PerfModel, layout: Layout): number {
  * charged the most in-flight microbatches it could hold. Exact decoding can only need less.
  */
 export function layoutMemoryBound(perf: PerfModel, layout: Layout): number {
-  const microbatches = perf.model.batch.global / perf.model.batch.micro;
+  const microbatches = perf.microbatches;
   const replicas = new Map<string, number>();
   for (const { pattern, count } of layout) for (const s of pattern) for (const m of s.modules) replicas.set(m, (replicas.get(m) ?? 0) + count);
   let peak = 0;

@@ -1,9 +1,8 @@
-import { GiB, replicaMemoryBytes, WORKSPACE_BYTES_PER_GPU } from '../perf/memory';
+import { replicaMemoryBytes, WORKSPACE_BYTES_PER_GPU } from '../perf/memory';
+import { GiB } from '../spec/problem';
 import type { PerfModel } from '../perf/perf-model';
 import { decodeLayout, type Layout } from './layout';
 import { planMemoryBytes } from '../perf/memory';
-
-export const capacityBytes = (perf: PerfModel): number => perf.cluster.gpu.memoryGiB * GiB;
 
 /** Largest per-GPU memory of a layout, in bytes. */
 export function layoutPeakMemory(perf: PerfModel, layout: Layout): number {
@@ -17,12 +16,10 @@ export function layoutPeakMemory(perf: PerfModel, layout: Layout): number {
  */
 export function explainInfeasible(perf: PerfModel): string | undefined {
   const g = perf.cluster.gpu;
-  const gpus = perf.cluster.nodes * perf.cluster.gpusPerNode;
-  const microbatches = perf.model.batch.global / perf.model.batch.micro;
-  const replicas = Math.min(gpus, microbatches);
+  const replicas = Math.min(perf.gpuCount, perf.microbatches);
   for (const m of perf.model.modules) {
-    const bytes = WORKSPACE_BYTES_PER_GPU + replicaMemoryBytes(perf, m.name, replicas, Math.ceil(microbatches / replicas));
-    if (bytes > capacityBytes(perf)) {
+    const bytes = WORKSPACE_BYTES_PER_GPU + replicaMemoryBytes(perf, m.name, replicas, Math.ceil(perf.microbatches / replicas));
+    if (bytes > perf.capacityBytes) {
       const zero = perf.model.optimizer.zeroStage;
       const fixes = [
         zero < 3 ? 'use ZeRO stage 3' : undefined,

@@ -2,7 +2,6 @@ import type { PerfModel } from '../perf/perf-model';
 import { interferenceFactor } from '../perf/perf-model';
 import { quotaLevels } from '../perf/timing';
 import { estimateLayoutMs, layoutMemoryBound } from './estimate';
-import { capacityBytes } from './fits';
 import type { GpuPattern, Layout, SlotPattern } from './layout';
 
 export type HeuristicCandidate = { readonly name: string; readonly layout: Layout; readonly estimateMs: number };
@@ -57,7 +56,7 @@ export function setPartitions<T>(items: readonly T[]): T[][][] {
 export function waterFill(perf: PerfModel, groups: readonly (readonly string[])[], gpus: number): GpuPattern | undefined {
   const g = perf.cluster.gpu;
   const levels = quotaLevels(perf.cluster);
-  const microPerGpu = perf.model.batch.global / perf.model.batch.micro / gpus;
+  const microPerGpu = perf.microbatches / gpus;
   const level = groups.map(() => 0);
   const smsAt = (i: number) => Math.round(levels[i] * g.smCount);
   if (groups.length * smsAt(0) > g.smCount) return undefined;
@@ -90,7 +89,7 @@ export function waterFill(perf: PerfModel, groups: readonly (readonly string[])[
 }
 
 function evaluate(perf: PerfModel, layout: Layout): number {
-  if (layoutMemoryBound(perf, layout) > capacityBytes(perf)) return Infinity;
+  if (layoutMemoryBound(perf, layout) > perf.capacityBytes) return Infinity;
   return estimateLayoutMs(perf, layout);
 }
 
@@ -185,7 +184,7 @@ export function localSearch(perf: PerfModel, start: Layout, maxSteps = 200): { l
  * best few and the baselines and keeps the fastest.
  */
 export function heuristicCandidates(perf: PerfModel, seeds: readonly { readonly name: string; readonly layout: Layout }[], keep = 6): HeuristicCandidate[] {
-  const gpus = perf.cluster.nodes * perf.cluster.gpusPerNode;
+  const gpus = perf.gpuCount;
   const uniform: HeuristicCandidate[] = [];
   const work = (m: string) => {
     const t = perf.timings.get(m)!;

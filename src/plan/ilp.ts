@@ -9,7 +9,7 @@ import { enumeratePatterns, patternRates, type PatternOptions, type PatternSet }
 import { baselineLayouts } from './baselines';
 import { layoutMemoryBound } from './estimate';
 import { heuristicCandidates } from './heuristic';
-import { capacityBytes, explainInfeasible } from './fits';
+import { explainInfeasible } from './fits';
 import type { Layout } from './layout';
 import { scoreLayout, type ScoredLayout } from './make-plan';
 
@@ -114,7 +114,7 @@ export function layoutTheta(perf: PerfModel, layout: Layout): number {
 /** Size of the pattern ILP for a case, for the bench: variables, rows, patterns. */
 export function ilpStats(perf: PerfModel, patterns: Partial<PatternOptions> = {}): { variables: number; rows: number; patterns: number; levelStride: number; set: PatternSet; info: FormulationInfo } {
   const set = enumeratePatterns(perf, patterns);
-  const info = buildPatternIlp(set, perf.cluster.nodes * perf.cluster.gpusPerNode);
+  const info = buildPatternIlp(set, perf.gpuCount);
   return { variables: info.variables, rows: info.rows, patterns: set.patterns.length, levelStride: set.levelStride, set, info };
 }
 
@@ -131,7 +131,7 @@ export function heuristicSeeds(perf: PerfModel, finalists = 6): { layouts: Layou
   let best: { layout: Layout; scored: ScoredLayout; name: string; provenance: Provenance } | undefined;
   for (const c of all) {
     const scored = scoreLayout(perf, c.layout);
-    if (Math.max(...scored.memoryBytes) > capacityBytes(perf)) continue;
+    if (Math.max(...scored.memoryBytes) > perf.capacityBytes) continue;
     const provenance: Provenance = c.name.startsWith('baseline:') ? (c.name as `baseline:${string}`) : `heuristic:${c.name}`;
     if (!best || scored.simulation.iterationMs < best.scored.simulation.iterationMs) best = { layout: c.layout, scored, name: c.name, provenance };
   }
@@ -149,9 +149,9 @@ export async function planIlp(perf: PerfModel, options: IlpOptions): Promise<Ilp
   if (!(options.timeLimitSeconds > 0)) throw new MosaicError('E_INPUT', `Expected a positive time limit in seconds but received ${options.timeLimitSeconds}`);
   const why = explainInfeasible(perf);
   if (why) return { infeasible: `${perf.model.name} does not fit on ${perf.cluster.name}: ${why}` };
-  const gpus = perf.cluster.nodes * perf.cluster.gpusPerNode;
-  const microbatches = perf.model.batch.global / perf.model.batch.micro;
-  const capacity = capacityBytes(perf);
+  const gpus = perf.gpuCount;
+  const microbatches = perf.microbatches;
+  const capacity = perf.capacityBytes;
   const set = enumeratePatterns(perf, options.patterns);
   const notes = [...set.notes];
 

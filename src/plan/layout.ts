@@ -27,7 +27,7 @@ export function moduleTimeInPattern(perf: PerfModel, pattern: GpuPattern, slotIn
  */
 export function decodeLayout(perf: PerfModel, layout: Layout): { gpus: PlanGpu[]; replicas: PlanReplica[] } {
   const { cluster, model } = perf;
-  const totalMicro = model.batch.global / model.batch.micro;
+  const totalMicro = perf.microbatches;
   const placed: { gpu: number; slotIndex: number; pattern: GpuPattern }[] = [];
   const slotsByGpu: { quota: number; modules: string[] }[][] = [];
   let gpu = 0;
@@ -91,7 +91,7 @@ export function decodeLayout(perf: PerfModel, layout: Layout): { gpus: PlanGpu[]
         replicas.push({ module: m, index, slot: id, samples: counts.get(m)!.get(key)! * model.batch.micro });
       }
     });
-    gpus.push({ id: g, node: Math.floor(g / cluster.gpusPerNode), slots: planSlots });
+    gpus.push({ id: g, node: perf.nodeOf(g), slots: planSlots });
   });
   return { gpus, replicas };
 }

@@ -28,8 +28,8 @@ export function scoreLayout(perf: PerfModel, layout: Layout): ScoredLayout {
 
 /** Simulates concrete GPUs and replicas (GPUs missing at the end are added idle) and counts their memory. */
 export function scorePlacement(perf: PerfModel, gpus: PlanGpu[], replicas: PlanReplica[]): ScoredLayout {
-  const total = perf.cluster.nodes * perf.cluster.gpusPerNode;
-  for (let id = gpus.length; id < total; id++) gpus.push({ id, node: Math.floor(id / perf.cluster.gpusPerNode), slots: [] });
+  const total = perf.gpuCount;
+  for (let id = gpus.length; id < total; id++) gpus.push({ id, node: perf.nodeOf(id), slots: [] });
   return { layout: [], gpus, replicas, simulation: simulateIteration(perf, gpus, replicas), memoryBytes: planMemoryBytes(perf, gpus, replicas) };
 }
 

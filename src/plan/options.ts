@@ -1,8 +1,9 @@
+import type { SolverName } from '../spec/types';
+
 /** Most slots (execution contexts) per GPU in the plan space the planners search and bound. */
 export const DEFAULT_MAX_SLOTS = 4;
 
 export type Method = 'heuristic' | 'baseline' | 'ilp' | 'all';
-export type SolverName = 'highs' | 'glpk' | 'jslp';
 export const SOLVER_NAMES: readonly SolverName[] = ['highs', 'glpk', 'jslp'];
 
 /** All planner options; merged once with DEFAULT_OPTIONS at the entry point. */

@@ -156,14 +156,13 @@ export async function planModel(model: ModelSpec, cluster: ClusterSpec, profile:
         ilpInfeasible = r.infeasible;
         ilpTimedOut = 'timedOut' in r && r.timedOut === true;
       } else {
-        const microbatches = model.batch.global / model.batch.micro;
         ilp = {
           stats: r.stats,
           provenOptimal: r.provenOptimal,
           ...(r.ilpLinearMs !== undefined ? { linearMs: r.ilpLinearMs } : {}),
           chosen: r.best.chosen,
           plan: r.best.plan,
-          ...(seeds.best ? { heuristicLinearMs: microbatches / layoutTheta(perf, seeds.best.layout) } : {}),
+          ...(seeds.best ? { heuristicLinearMs: perf.microbatches / layoutTheta(perf, seeds.best.layout) } : {}),
         };
         plans.push(r.best.plan);
       }

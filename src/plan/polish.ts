@@ -14,7 +14,6 @@
 import type { PerfModel } from '../perf/perf-model';
 import { quotaLevels, smsFor } from '../perf/timing';
 import type { PlanGpu, PlanReplica, PlanSlot } from '../spec/plan';
-import { capacityBytes } from './fits';
 import { scorePlacement, type ScoredLayout } from './make-plan';
 
 export type PolishOptions = {
@@ -53,7 +52,7 @@ function moveMicrobatch(p: Placement, a: PlanReplica, b: PlanReplica, micro: num
 
 export function polishPlacement(perf: PerfModel, start: ScoredLayout, options: Partial<PolishOptions> = {}): Polished {
   const opts = { ...DEFAULT_POLISH_OPTIONS, ...options };
-  const capacity = capacityBytes(perf);
+  const capacity = perf.capacityBytes;
   const micro = perf.model.batch.micro;
   const levels = quotaLevels(perf.cluster);
   const smCount = perf.cluster.gpu.smCount;

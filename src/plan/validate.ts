@@ -1,6 +1,7 @@
 import { buildPerfModel } from '../perf/perf-model';
-import { GiB, planMemoryBytes } from '../perf/memory';
+import { planMemoryBytes } from '../perf/memory';
 import type { Plan } from '../spec/plan';
+import { GiB, problemOf } from '../spec/problem';
 
 const EPS = 1e-9;
 
@@ -13,7 +14,8 @@ export function validatePlan(plan: Plan): string[] {
   const problems: string[] = [];
   const { model, cluster } = plan;
   const g = cluster.gpu;
-  const totalGpus = cluster.nodes * cluster.gpusPerNode;
+  const problem = problemOf(model, cluster);
+  const totalGpus = problem.gpuCount;
   const moduleNames = new Set(model.modules.map((m) => m.name));
   const slotModules = new Map<string, readonly string[]>();
   const gpuIds = new Set<number>();
@@ -22,7 +24,7 @@ export function validatePlan(plan: Plan): string[] {
     if (!Number.isInteger(gpu.id) || gpu.id < 0 || gpu.id >= totalGpus) problems.push(`gpu ${gpu.id}: no such GPU in a cluster of ${totalGpus}`);
     if (gpuIds.has(gpu.id)) problems.push(`gpu ${gpu.id}: listed twice`);
     gpuIds.add(gpu.id);
-    if (gpu.node !== Math.floor(gpu.id / cluster.gpusPerNode)) problems.push(`gpu ${gpu.id}: is on node ${Math.floor(gpu.id / cluster.gpusPerNode)}, plan says ${gpu.node}`);
+    if (gpu.node !== problem.nodeOf(gpu.id)) problems.push(`gpu ${gpu.id}: is on node ${problem.nodeOf(gpu.id)}, plan says ${gpu.node}`);
     let quotaSum = 0;
     let smSum = 0;
     for (const slot of gpu.slots) {
@@ -75,7 +77,7 @@ export function validatePlan(plan: Plan): string[] {
   const perf = buildPerfModel(model, cluster, plan.profile);
   const memory = planMemoryBytes(perf, plan.gpus, plan.replicas);
   plan.gpus.forEach((gpu, i) => {
-    if (memory[i] > g.memoryGiB * GiB) {
+    if (memory[i] > problem.capacityBytes) {
       problems.push(`gpu ${gpu.id}: needs ${(memory[i] / GiB).toFixed(1)} GiB, a ${g.name} has ${g.memoryGiB} GiB`);
     }
   });

@@ -1,4 +1,4 @@
-import { GiB } from '../perf/memory';
+import { GiB } from '../spec/problem';
 import { fmtBytes, linkName, overLink } from '../perf/breakdown';
 import { meaningOf } from '../spec/words';
 import type { ModuleStage, ModuleTraffic, Plan, PlanGpu } from '../spec/plan';

@@ -1,6 +1,7 @@
 import { inputError } from '../errors';
 import { checkModelSemantics } from './check-model';
 import { readJsonFile } from './json-file';
+import { gpuCountOf } from './problem';
 import { formatSchemaErrors, schemaValidator, type SchemaName } from './schemas';
 import type { ClusterSpec, ModelSpec, Profile } from './types';
 
@@ -30,7 +31,7 @@ export function parseCluster(data: unknown, where: string): ClusterSpec {
   const cluster = parseSpec<ClusterSpec>('cluster', data, where);
   const g = cluster.gpu;
   const problems: string[] = [];
-  const gpus = cluster.nodes * cluster.gpusPerNode;
+  const gpus = gpuCountOf(cluster);
   if (gpus > MAX_GPUS) problems.push(`${where}: /nodes: ${cluster.nodes} nodes × ${cluster.gpusPerNode} GPUs = ${gpus} GPUs, more than ${MAX_GPUS}, the most the planner simulates`);
   if (g.smGranularity.min > g.smCount) problems.push(`${where}: /gpu/smGranularity/min: minimum partition of ${g.smGranularity.min} SMs exceeds the ${g.smCount} SMs of a ${g.name}`);
   if (problems.length > 0) throw inputError(problems);

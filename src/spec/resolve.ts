@@ -5,6 +5,7 @@ import { REPO_ROOT } from './schemas';
 import { checkBatch } from './check-model';
 import { loadCluster, loadModel, loadProfile } from './load';
 import { localCpuCluster } from './local-cpu';
+import { problemOf, type Problem } from './problem';
 import type { ClusterSpec, ModelSpec, Profile } from './types';
 
 /**
@@ -69,4 +70,12 @@ export function withBatch(model: ModelSpec, global?: number, micro?: number): Mo
   const problems = checkBatch(batch.global, batch.micro).map((p) => p.replace(/^\/batch[^:]*: /, ''));
   if (problems.length > 0) throw new MosaicError('E_INPUT', problems.join('; '));
   return { ...model, batch };
+}
+
+/**
+ * A case as the commands and the batch runner name it: model and cluster (files or bundled names) and
+ * the batch settings that override the model's, checked and resolved into one Problem.
+ */
+export function resolveProblem(modelArg: string, clusterArg: string, batch: { readonly global?: number; readonly micro?: number } = {}): Problem {
+  return problemOf(withBatch(resolveModel(modelArg), batch.global, batch.micro), resolveCluster(clusterArg));
 }

@@ -5,7 +5,7 @@
  * each), scored by the simulator, memory checked exactly. Returns the fastest that fits.
  */
 
-import { planMemoryBytes, GiB } from '../../src/perf/memory';
+import { planMemoryBytes } from '../../src/perf/memory';
 import type { PerfModel } from '../../src/perf/perf-model';
 import { simulateIteration } from '../../src/perf/simulate';
 import { quotaLevels, smsFor } from '../../src/perf/timing';
@@ -28,7 +28,7 @@ export function bruteForcePlans(perf: PerfModel, maxSlots: number, limit = 2e6):
   const { model, cluster } = perf;
   if (cluster.nodes !== 1) throw new Error('brute force covers single-node clusters only');
   const names = model.modules.map((m) => m.name);
-  const B = model.batch.global / model.batch.micro;
+  const B = perf.microbatches;
   const levels = quotaLevels(cluster).map((q) => smsFor(cluster, q));
   const subsets: string[][] = [];
   for (let mask = 1; mask < 1 << names.length; mask++) subsets.push(names.filter((_, i) => mask & (1 << i)));
@@ -47,7 +47,7 @@ export function bruteForcePlans(perf: PerfModel, maxSlots: number, limit = 2e6):
   };
   walk(0, 0, []);
   const G = cluster.gpusPerNode;
-  const capacity = cluster.gpu.memoryGiB * GiB;
+  const capacity = perf.capacityBytes;
   let best = Infinity;
   let plans = 0;
   const pick: number[] = [];

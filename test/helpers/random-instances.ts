@@ -6,8 +6,8 @@
 import { planMemoryBytes } from '../../src/perf/memory';
 import type { PerfModel } from '../../src/perf/perf-model';
 import { quotaLevels, smsFor } from '../../src/perf/timing';
-import { capacityBytes } from '../../src/plan/fits';
 import type { PlanGpu, PlanReplica, PlanSlot } from '../../src/spec/plan';
+import type { Problem } from '../../src/spec/problem';
 import type { ClusterSpec, ModelSpec, ModuleSpec } from '../../src/spec/types';
 import { rng } from './fixtures';
 
@@ -87,11 +87,11 @@ export function tinyInstance(seed: number): Instance {
  * modules (a module may sit in several slots of a GPU); every module is placed at least once; the
  * microbatches of each module are split at random with at least one per replica.
  */
-export function randomPlan(model: ModelSpec, cluster: ClusterSpec, random: () => number): { gpus: PlanGpu[]; replicas: PlanReplica[] } | undefined {
+export function randomPlan(problem: Problem, random: () => number): { gpus: PlanGpu[]; replicas: PlanReplica[] } | undefined {
+  const { model, cluster, microbatches } = problem;
   const levels = quotaLevels(cluster).map((q) => smsFor(cluster, q));
-  const total = cluster.nodes * cluster.gpusPerNode;
+  const total = problem.gpuCount;
   const names = model.modules.map((m) => m.name);
-  const microbatches = model.batch.global / model.batch.micro;
   const gpus: PlanGpu[] = [];
   const hosts = new Map<string, string[]>(names.map((n) => [n, []]));
   for (let g = 0; g < total; g++) {
@@ -109,7 +109,7 @@ export function randomPlan(model: ModelSpec, cluster: ClusterSpec, random: () =>
       slots.push({ id, quotaFraction: sms / cluster.gpu.smCount, smCount: sms, modules: mods });
       for (const m of mods) hosts.get(m)!.push(id);
     }
-    gpus.push({ id: g, node: Math.floor(g / cluster.gpusPerNode), slots });
+    gpus.push({ id: g, node: problem.nodeOf(g), slots });
   }
   for (const n of names) if (hosts.get(n)!.length === 0 || hosts.get(n)!.length > microbatches) return undefined;
   const replicas: PlanReplica[] = [];
@@ -124,10 +124,9 @@ export function randomPlan(model: ModelSpec, cluster: ClusterSpec, random: () =>
 
 /** Up to `count` random valid plans that fit in the GPUs' memory, from at most `maxTries` draws. */
 export function* randomFittingPlans(perf: PerfModel, random: () => number, count: number, maxTries = 20000): Generator<{ gpus: PlanGpu[]; replicas: PlanReplica[] }> {
-  const capacity = capacityBytes(perf);
   for (let k = 0, tries = 0; k < count && tries < maxTries; tries++) {
-    const plan = randomPlan(perf.model, perf.cluster, random);
-    if (!plan || Math.max(...planMemoryBytes(perf, plan.gpus, plan.replicas)) > capacity) continue;
+    const plan = randomPlan(perf, random);
+    if (!plan || Math.max(...planMemoryBytes(perf, plan.gpus, plan.replicas)) > perf.capacityBytes) continue;
     k++;
     yield plan;
   }

@@ -30,9 +30,9 @@ function rangeStarts(max: number): number[] {
  */
 export function tailClasses(terms: BoundTerms, module: string, T: number, tolerance = 0.002): TailClass[] {
   const perf = terms.perf;
-  const { cluster, model } = perf;
+  const { cluster } = perf;
   const mt = terms.modules.get(module)!;
-  const microbatches = model.batch.global / model.batch.micro;
+  const microbatches = perf.microbatches;
   const fastest = Math.min(...mt.microbatchAt);
   const singleMax = Math.min(terms.maxReplicas, cluster.gpusPerNode * terms.maxSlots);
   const out: TailClass[] = [];

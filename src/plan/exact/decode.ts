@@ -60,7 +60,7 @@ function fitLevels(terms: BoundTerms, slots: PlanSlot[], levelOf: ReadonlyMap<st
 export function decodeSolution(terms: BoundTerms, set: PatternSet, f: Formulation, values: ReadonlyMap<string, number>): { gpus: PlanGpu[]; replicas: PlanReplica[] } | undefined {
   const perf = terms.perf;
   const { cluster, model } = perf;
-  const B = model.batch.global / model.batch.micro;
+  const B = perf.microbatches;
   const used = set.patterns.map((p) => ({ p, n: Math.round(values.get(f.nName(p.id)) ?? 0) })).filter((u) => u.n > 0);
   // Integer microbatches per (pattern, slot, module), each module's adding up to B.
   const totals = new Map<string, number>();
@@ -114,9 +114,9 @@ export function decodeSolution(terms: BoundTerms, set: PatternSet, f: Formulatio
           replicas.push({ module: h.m, index, slot: slotId, samples: h.count * model.batch.micro });
         }
       });
-      gpus.push({ id, node: Math.floor(id / cluster.gpusPerNode), slots: fitLevels(terms, slots, levelOf) });
+      gpus.push({ id, node: perf.nodeOf(id), slots: fitLevels(terms, slots, levelOf) });
     }
   }
-  for (let id = gpus.length; id < terms.gpus; id++) gpus.push({ id, node: Math.floor(id / cluster.gpusPerNode), slots: [] });
+  for (let id = gpus.length; id < terms.gpus; id++) gpus.push({ id, node: perf.nodeOf(id), slots: [] });
   return { gpus, replicas };
 }

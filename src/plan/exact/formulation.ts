@@ -31,7 +31,7 @@ export function formulate(terms: BoundTerms, set: PatternSet, T: number, maxLamb
   const perf = terms.perf;
   const { model, cluster } = perf;
   const G = terms.gpus;
-  const B = model.batch.global / model.batch.micro;
+  const B = perf.microbatches;
   const trainable = new Set(model.modules.filter((m) => m.trainable).map((m) => m.name));
   const nName = (p: number) => `n[p${p}]`;
   const index = new Map(perf.order.map((m, i) => [m, i]));

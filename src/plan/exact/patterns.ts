@@ -7,7 +7,7 @@
  * the plan's, so the relaxation's optimum bounds every plan.
  */
 
-import { GiB, replicaMemoryBytes, WORKSPACE_BYTES_PER_GPU, WORKSPACE_BYTES_PER_SLOT } from '../../perf/memory';
+import { replicaMemoryBytes, WORKSPACE_BYTES_PER_GPU, WORKSPACE_BYTES_PER_SLOT } from '../../perf/memory';
 import type { PerfModel } from '../../perf/perf-model';
 import { smsFor } from '../../perf/timing';
 import { lowerBoundMs } from '../../perf/lower-bound';
@@ -118,7 +118,7 @@ export function enumeratePatterns(terms: BoundTerms, options: Partial<PatternOpt
   const opts = { ...DEFAULT_PATTERN_OPTIONS, ...options };
   const perf = terms.perf;
   const { cluster } = perf;
-  const capacity = cluster.gpu.memoryGiB * GiB;
+  const capacity = perf.capacityBytes;
   const tiers = replicaTiers(terms.maxReplicas);
   // Least bytes any replica of each module can hold: every tier's least, one microbatch in flight.
   const least = new Map(perf.order.map((m) => [m, Math.min(...tiers.map((_, t) => tierBytes(perf, m, tiers, t, 1)))]));

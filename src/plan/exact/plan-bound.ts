@@ -58,7 +58,7 @@ export function planLowerBound(terms: BoundTerms, gpus: readonly PlanGpu[], repl
     });
   }
   const e = BYTES_PER_ELEMENT[model.precision];
-  const spec = new Map(model.modules.map((m) => [m.name, m]));
+  const spec = perf.moduleByName;
   const engine = perf.engineCosts;
   const linkMs = (a: Rep, slot: string, bytes: number): number => {
     const b = slotOf.get(slot)!;

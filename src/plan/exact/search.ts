@@ -11,7 +11,6 @@ import type { PerfModel } from '../../perf/perf-model';
 import { lowerBoundMs } from '../../perf/lower-bound';
 import type { ScoredLayout } from '../make-plan';
 import { scorePlacement } from '../make-plan';
-import { capacityBytes } from '../fits';
 import { decodeSolution } from './decode';
 import { formulate } from './formulation';
 import { requireSolver } from '../solver-available';
@@ -123,7 +122,7 @@ export async function exactSearch(perf: PerfModel, incumbentMs: number, options:
     return { boundMs: lo, candidates: [], trials: [], patterns: 0, explicit: [], stopped: 'patterns', notes: [`no exact search: more than ${opts.maxPatterns} GPU patterns even with every module implicit and the quota levels grouped; the bound is perfect scaling`] };
   }
   const notes: string[] = [...set.notes];
-  const capacity = capacityBytes(perf);
+  const capacity = perf.capacityBytes;
   let best = incumbentMs;
   let feasibleAt = Infinity; // smallest T at which the relaxation was feasible
   const candidates: ScoredLayout[] = [];

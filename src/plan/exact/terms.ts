@@ -84,10 +84,10 @@ function computeTerms(perf: PerfModel, maxSlots: number): BoundTerms {
   const { model, cluster } = perf;
   const levels = quotaLevels(cluster);
   const taskMs = perf.engineCosts?.perTaskMs ?? 0;
-  const gpus = cluster.nodes * cluster.gpusPerNode;
-  const microbatches = model.batch.global / model.batch.micro;
+  const gpus = perf.gpuCount;
+  const microbatches = perf.microbatches;
   const maxReplicas = Math.max(1, Math.min(microbatches, gpus * maxSlots));
-  const spec = new Map(model.modules.map((m) => [m.name, m]));
+  const spec = perf.moduleByName;
   const consumers = new Map<string, string[]>(model.modules.map((m) => [m.name, []]));
   for (const m of model.modules) for (const i of m.inputs) consumers.get(i)!.push(m.name);
 
