@@ -51,13 +51,23 @@ describe('spec types generated from the schemas', () => {
     expect(fs.readFileSync(path.join(copy, GENERATED), 'utf8')).to.equal(fs.readFileSync(path.join(ROOT, GENERATED), 'utf8'));
   });
 
-  it('an open object (no additionalProperties: false) stops it: the type would claim too little', () => {
+  it('an object that does not say whether it is open (additionalProperties false or true) stops it', () => {
     editSchema('model', (s) => {
       delete s.properties.batch.additionalProperties;
     });
     const r = run(copy, '--check');
     expect(r.status).to.equal(2);
     expect(r.stderr).to.contain('schemas/model.schema.json: /properties/batch: an object type needs "additionalProperties": false');
+  });
+
+  it("an embedded document (x-document) is its schema's root type; one not generated before it stops the generator", () => {
+    expect(fs.readFileSync(path.join(ROOT, GENERATED), 'utf8')).to.match(/readonly model: ModelSpec;\n[\s\S]*readonly cluster: ClusterSpec;/);
+    editSchema('plan', (s) => {
+      s.properties.model['x-document'] = 'launch';
+    });
+    const r = run(copy, '--check');
+    expect(r.status).to.equal(2);
+    expect(r.stderr).to.contain('schemas/plan.schema.json: /properties/model/x-document: "launch" is not a schema generated before this one');
   });
 
   it('purely validating keywords pass without changing the types', () => {

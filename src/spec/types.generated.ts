@@ -223,6 +223,104 @@ export type ProfileSample = {
   }[];
 };
 
+// schemas/plan.schema.json
+
+/** Which modules run on which GPU slot with which quota, how the batch is split, and the prediction. Written by `mosaic plan -o`, read by `mosaic show`, `mosaic score` and `mosaic train`. A slot is one quota-enforced context (a CUDA green context, or a pinned CPU thread pool): the modules listed on one slot share it in time, different slots on one GPU run at the same time, which covers temporal-sequential (one slot at 100% holding every module), temporal-exclusive (one module per GPU) and spatial colocation (several slots per GPU) with one shape. The embedded model, cluster and profile are checked by their own schemas. */
+export type Plan = {
+  readonly $schema?: string;
+  /** The plan file format version (PLAN_VERSION). */
+  readonly version: 1;
+  /** The model the plan was made for, embedded so that a plan file is self-contained (already scaled when `scale` is set). */
+  readonly model: ModelSpec;
+  /** The cluster the plan was made for. */
+  readonly cluster: ClusterSpec;
+  /** Calibrated curves used for the prediction, if a profile was given. */
+  readonly profile?: Profile;
+  /** Where the plan truly comes from: the exact planner (`ilp`), `heuristic:<name>`, `baseline:<name>`, or a person (`hand`: written or edited outside Mosaic); src/spec/words.ts. Optimality is not a provenance: it is `bound`. ilp-optimal and ilp-incumbent (older files) are read as ilp. */
+  readonly provenance: string;
+  /** The factor `mosaic plan --scale` shrank the model by (widths, tokens, layers); the embedded model is already scaled. Absent: 1. */
+  readonly scale?: number;
+  readonly gpus: readonly PlanGpu[];
+  readonly replicas: readonly PlanReplica[];
+  readonly prediction: Prediction;
+  readonly solver?: SolverRecord;
+  readonly bound?: PlanningBound;
+};
+
+export type PlanGpu = {
+  readonly id: number;
+  readonly node: number;
+  readonly slots: readonly PlanSlot[];
+};
+
+export type PlanSlot = {
+  /** Stable id, `g<gpu>.s<index>`. */
+  readonly id: string;
+  readonly quotaFraction: number;
+  readonly smCount: number;
+  /** The modules that share this slot in time. */
+  readonly modules: readonly string[];
+};
+
+export type PlanReplica = {
+  readonly module: string;
+  readonly index: number;
+  readonly slot: string;
+  /** Samples of the global batch this replica processes each iteration. */
+  readonly samples: number;
+};
+
+export type Prediction = {
+  readonly iterationMs: number;
+  readonly samplesPerSecond: number;
+  readonly lowerBoundMs: number;
+  readonly memoryBytesPerGpu: readonly number[];
+  readonly stages: readonly ModuleStage[];
+  /** `analytic` when the curves come from the GPU spec, `calibrated` when from a profile. */
+  readonly perfSource: 'analytic' | 'calibrated';
+};
+
+export type ModuleStage = {
+  readonly module: string;
+  /** Busy time of the module's busiest replica in one iteration. */
+  readonly busyMs: number;
+  readonly replicas: number;
+  /** The same as busyMs: forward, backward and optimizer time of the busiest replica (absent in older plan files). */
+  readonly computeMs?: number;
+  /** The iteration less compute and the gradient all-reduce. */
+  readonly idleMs?: number;
+  /** The gradient all-reduce over the module's replicas (bytes each replica contributes), and the activations and activation gradients it sends to other GPUs. */
+  readonly communication?: {
+    readonly allReduce: ModuleTraffic;
+    readonly activations: ModuleTraffic;
+  };
+};
+
+/** Data a module moves between GPUs in one iteration: time (summed over transfers for activations), bytes, and the slowest link it crosses (`none` when nothing leaves the GPU). */
+export type ModuleTraffic = {
+  readonly ms: number;
+  readonly bytes: number;
+  readonly link: 'none' | 'intra-node' | 'inter-node';
+};
+
+export type SolverRecord = {
+  readonly backend: string;
+  readonly status: string;
+  readonly objective?: number;
+  readonly bound?: number;
+  readonly gap?: number;
+  readonly solveMs?: number;
+};
+
+/** A lower bound on the simulated iteration time of every plan in `space`, and this plan's gap to it (simulated / bound - 1). */
+export type PlanningBound = {
+  readonly boundMs: number;
+  readonly gap: number;
+  readonly space: string;
+  /** How the bound was proven and why the search stopped (src/spec/words.ts). */
+  readonly method: string;
+};
+
 // schemas/launch.schema.json
 
 /** What every process (rank) of a plan runs: node, GPU, slots with SM quotas, module replicas, data-parallel groups with per-replica microbatches and gradient weights, and the DAG edges between ranks. Derived from a plan by launchContract (src/launch/contract.ts); printed by `mosaic export --format json`, handed to each rank as MOSAIC_LAUNCH by `mosaic launch`, read by python/mosaic_runtime. */
