@@ -10,6 +10,7 @@ describe('polish of a plan by the simulator', () => {
   it('on up to 40 random plans of 20 random instances: valid plans, never slower, never over memory, faster on most', () => {
     let improved = 0;
     let tried = 0;
+    let relocated = 0;
     for (let seed = 1; seed <= 20; seed++) {
       const { model, cluster } = tinyInstance(seed);
       const perf = buildPerfModel(model, cluster);
@@ -27,10 +28,14 @@ describe('polish of a plan by the simulator', () => {
           expect(scored.simulation.iterationMs).to.be.below(start.simulation.iterationMs);
           improved++;
         }
+        // A relocation keeps a replica (module, index) but changes its slot; a microbatch move never does.
+        const slotOf = new Map(plan.replicas.map((r) => [`${r.module}#${r.index}`, r.slot]));
+        if (scored.replicas.some((r) => slotOf.has(`${r.module}#${r.index}`) && slotOf.get(`${r.module}#${r.index}`) !== r.slot)) relocated++;
       }
     }
     // Some instances have no random plan that fits in memory within the tries.
     expect(tried).to.be.at.least(30);
     expect(improved).to.be.above(tried / 2);
+    expect(relocated, 'plans improved by moving a module to another slot of its GPUs').to.be.at.least(1);
   });
 });

@@ -8,7 +8,10 @@
  * - one microbatch of a module from its replica on the busiest slot to its replica on the idlest slot
  *   (a replica left with none is retired, and a slot left with no module frees its SMs);
  * - one SM step from the idlest slot of a GPU shape to its busiest slot (or from the GPU's free SMs),
- *   applied to every GPU of that shape at once (one GPU alone rarely moves the iteration time).
+ *   applied to every GPU of that shape at once (one GPU alone rarely moves the iteration time);
+ * - a module's replicas from one slot of a GPU shape to another slot of it that does not host the
+ *   module, on every GPU of the shape (a slot left with no module frees its SMs): a short task that
+ *   other GPUs wait for, queued behind a long one on a shared slot, moves to a slot of short tasks.
  */
 
 import type { PerfModel } from '../perf/perf-model';
@@ -41,13 +44,24 @@ function moveMicrobatch(p: Placement, a: PlanReplica, b: PlanReplica, micro: num
   }
   const replicas = p.replicas.filter((r) => r !== a).map((r) => (r === b ? { ...r, samples: r.samples + micro } : r));
   const stillHosts = replicas.some((r) => r.slot === a.slot && r.module === a.module);
-  const gpus = stillHosts
-    ? p.gpus
-    : p.gpus.map((g) => ({
-        ...g,
-        slots: g.slots.map((s) => (s.id === a.slot ? { ...s, modules: s.modules.filter((m) => m !== a.module) } : s)).filter((s) => s.modules.length > 0),
-      }));
-  return { gpus, replicas };
+  return { gpus: stillHosts ? p.gpus : withoutModule(p.gpus, new Set([a.slot]), a.module), replicas };
+}
+
+/** The GPUs with `module` gone from the slots in `slots`; a slot left with no module leaves its GPU (its SMs free). */
+function withoutModule(gpus: readonly PlanGpu[], slots: ReadonlySet<string>, module: string): PlanGpu[] {
+  return gpus.map((g) => ({ ...g, slots: g.slots.map((s) => (slots.has(s.id) ? { ...s, modules: s.modules.filter((m) => m !== module) } : s)).filter((s) => s.modules.length > 0) }));
+}
+
+/**
+ * Every replica of `module` on slot position `from` of the GPUs in `members` moves to position `to` of
+ * the same GPU, which then hosts the module (listed in the model's order).
+ */
+function relocate(p: Placement, members: readonly PlanGpu[], from: number, to: number, module: string, order: readonly string[]): Placement {
+  const target = new Map(members.map((g) => [g.slots[from].id, g.slots[to].id]));
+  const hosts = new Set(target.values());
+  const replicas = p.replicas.map((r) => (r.module === module && target.has(r.slot) ? { ...r, slot: target.get(r.slot)! } : r));
+  const added = p.gpus.map((g) => ({ ...g, slots: g.slots.map((s) => (hosts.has(s.id) ? { ...s, modules: order.filter((m) => m === module || s.modules.includes(m)) } : s)) }));
+  return { gpus: withoutModule(added, new Set(target.keys()), module), replicas };
 }
 
 export function polishPlacement(perf: PerfModel, start: ScoredLayout, options: Partial<PolishOptions> = {}): Polished {
@@ -135,6 +149,21 @@ export function polishPlacement(perf: PerfModel, start: ScoredLayout, options: P
         if (tryPlacement({ gpus, replicas: current.replicas })) {
           improved = true;
           break;
+        }
+      }
+      if (improved) break;
+    }
+    if (improved) continue;
+    // Relocations per GPU shape: each module of each slot position to each other position without it.
+    for (const members of shapes.values()) {
+      const slots = members[0].slots;
+      for (let from = 0; from < slots.length && !improved; from++) {
+        for (const module of slots[from].modules) {
+          for (let to = 0; to < slots.length && !improved; to++) {
+            if (to === from || slots[to].modules.includes(module) || exhausted()) continue;
+            improved = tryPlacement(relocate(current, members, from, to, module, perf.order));
+          }
+          if (improved) break;
         }
       }
       if (improved) break;
