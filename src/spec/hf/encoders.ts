@@ -1,5 +1,5 @@
 import type { BiasSite, ExtraTensor, ModuleSpec } from '../types';
-import type { HfReader } from './reader';
+import { stackSizes, type HfReader } from './reader';
 
 /** Vision encoders read by {@link visionModule}, as `model_type` spells them. */
 export const VISION_TYPES = ['clip_vision_model', 'siglip_vision_model', 'vit', 'intern_vit_6b'] as const;
@@ -25,10 +25,7 @@ export type VisionShape = { readonly patches: number; readonly hidden: number };
 export function visionModule(r: HfReader, type: VisionType, name: string, tokens: number | undefined, notes: string[], imageSize?: number): { module: ModuleSpec; shape: VisionShape } {
   const d = DEFAULTS[type];
   const { int, note } = r.withDefaults();
-  const hidden = int('hidden_size', d.hidden);
-  const ffn = int('intermediate_size', d.ffn);
-  const layers = int('num_hidden_layers', d.layers);
-  const heads = int('num_attention_heads', d.heads);
+  const { hidden, ffn, layers, heads } = stackSizes(int, d);
   const image = imageSize ?? int('image_size', d.image);
   const patch = int('patch_size', d.patch);
   const channels = r.int('num_channels', 3);

@@ -1,5 +1,5 @@
 import type { BiasSite, ExtraTensor, ModuleSpec } from '../types';
-import type { HfReader } from './reader';
+import { stackSizes, type HfReader } from './reader';
 
 /** Decoder-only LLM families read by {@link llmModule}, as `model_type` spells them. */
 export const LLM_TYPES = ['llama', 'mistral', 'qwen2', 'gemma', 'gemma2', 'internlm2'] as const;
@@ -26,10 +26,7 @@ export const DEFAULT_LLM_TOKENS = 2048;
 export function llmModule(r: HfReader, type: LlmType, name: string, tokens: number | undefined, notes: string[]): ModuleSpec {
   const d = DEFAULTS[type];
   const { int, note } = r.withDefaults();
-  const hidden = int('hidden_size', d.hidden);
-  const ffn = int('intermediate_size', d.ffn);
-  const layers = int('num_hidden_layers', d.layers);
-  const heads = int('num_attention_heads', d.heads);
+  const { hidden, ffn, layers, heads } = stackSizes(int, d);
   const kvHeads = r.int('num_key_value_heads', d.kvHeads ?? heads);
   const vocab = int('vocab_size', d.vocab);
   const tied = r.bool('tie_word_embeddings', d.tied);

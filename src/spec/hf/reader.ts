@@ -91,3 +91,11 @@ export class HfReader {
     return this.str('_name_or_path') || undefined;
   }
 }
+
+/** The sizes of a transformer stack, which every Hugging Face config names with the same four keys. */
+export type StackSizes = { readonly hidden: number; readonly ffn: number; readonly layers: number; readonly heads: number };
+
+/** The four stack sizes of a config, each its key's value or the config class's default (`int` of `withDefaults`, which notes the defaults taken). */
+export function stackSizes(int: (key: string, fallback: number) => number, defaults: StackSizes): StackSizes {
+  return { hidden: int('hidden_size', defaults.hidden), ffn: int('intermediate_size', defaults.ffn), layers: int('num_hidden_layers', defaults.layers), heads: int('num_attention_heads', defaults.heads) };
+}
