@@ -15,7 +15,11 @@ export type Variable = {
   readonly integer: boolean;
 };
 
-/** `lower <= Σ terms <= upper`; a missing side is unbounded; equality is `lower === upper`. */
+/**
+ * `lower <= Σ terms <= upper`; a missing side is unbounded; equality is `lower === upper`. Each variable
+ * appears at most once in `terms` (ModelBuilder merges repeats; backends such as GLPK and HiGHS's
+ * passModel reject a repeated matrix entry).
+ */
 export type Row = {
   readonly name: string;
   readonly terms: readonly Term[];

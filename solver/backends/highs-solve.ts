@@ -8,9 +8,8 @@
  * Facts this code relies on (highs 1.15.3, native HiGHS 1.15.1, checked here):
  * - `createModel()` owns native Wasm memory that garbage collection never frees: every model is
  *   disposed in `finally`. (Each solve also runs in a fresh worker, which frees the whole heap.)
- * - `passModel` rejects a row that names a column twice (the same matrix entry): terms of one
- *   variable in a row are summed first, and zero coefficients dropped. Infinite bounds are
- *   `highs.infinity` (±).
+ * - `passModel` rejects a row that names a column twice (the same matrix entry); ModelBuilder's
+ *   rows never do. `highs.infinity` is IEEE Infinity, so infinite bounds pass as they are.
  * - `run()` returns after a time limit with `getModelStatus()` = `modelStatus.timeLimit`; the
  *   incumbent, if any, is in `getSolution().colValue` (`primal_solution_status` = 2 says there is
  *   one). Every answer is checked by `finishWithValues` all the same.
@@ -47,25 +46,22 @@ export function loadHighs(): Promise<HighsApi> {
   return cached;
 }
 
-/** The model as HiGHS's arrays: variables are columns in order, rows in compressed sparse rows. */
+/**
+ * The model as HiGHS's arrays: variables are columns in order, rows in compressed sparse rows. A row
+ * names each variable once (ModelBuilder merges repeats, as every backend relies on), and an absent
+ * row side or an infinite bound is ±Infinity, which is `highs.infinity` in this build.
+ */
 function modelData(highs: HighsApi, model: MilpModel): Parameters<Model['passModel']>[0] {
   const column = new Map(model.variables.map((v, j) => [v.name, j]));
-  const bound = (x: number | undefined, missing: number) => (x === undefined ? missing : x === Infinity ? highs.infinity : x === -Infinity ? -highs.infinity : x);
   const colCost = new Float64Array(model.variables.length);
-  for (const t of model.objective) colCost[column.get(t.variable)!] += t.coefficient;
+  for (const t of model.objective) colCost[column.get(t.variable)!] = t.coefficient;
   const starts = [0];
   const indices: number[] = [];
   const values: number[] = [];
   for (const row of model.rows) {
-    const sums = new Map<number, number>();
     for (const t of row.terms) {
-      const j = column.get(t.variable)!;
-      sums.set(j, (sums.get(j) ?? 0) + t.coefficient);
-    }
-    for (const [j, v] of [...sums].sort((a, b) => a[0] - b[0])) {
-      if (v === 0) continue;
-      indices.push(j);
-      values.push(v);
+      indices.push(column.get(t.variable)!);
+      values.push(t.coefficient);
     }
     starts.push(indices.length);
   }
@@ -74,10 +70,10 @@ function modelData(highs: HighsApi, model: MilpModel): Parameters<Model['passMod
     numRows: model.rows.length,
     sense: model.sense === 'max' ? highs.constants.objectiveSense.maximize : highs.constants.objectiveSense.minimize,
     colCost,
-    colLower: Float64Array.from(model.variables, (v) => bound(v.lower, -highs.infinity)),
-    colUpper: Float64Array.from(model.variables, (v) => bound(v.upper, highs.infinity)),
-    rowLower: Float64Array.from(model.rows, (r) => bound(r.lower, -highs.infinity)),
-    rowUpper: Float64Array.from(model.rows, (r) => bound(r.upper, highs.infinity)),
+    colLower: Float64Array.from(model.variables, (v) => v.lower),
+    colUpper: Float64Array.from(model.variables, (v) => v.upper),
+    rowLower: Float64Array.from(model.rows, (r) => r.lower ?? -Infinity),
+    rowUpper: Float64Array.from(model.rows, (r) => r.upper ?? Infinity),
     matrix: { format: 'csr', numRows: model.rows.length, numCols: model.variables.length, starts: Int32Array.from(starts), indices: Int32Array.from(indices), values: Float64Array.from(values) },
     integrality: Int32Array.from(model.variables, (v) => (v.integer ? highs.constants.variableType.integer : highs.constants.variableType.continuous)),
   };
