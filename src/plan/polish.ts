@@ -74,49 +74,30 @@ export function polishPlacement(perf: PerfModel, start: ScoredLayout, options: P
   let simulations = 0;
   let moves = 0;
   const exhausted = () => simulations >= opts.maxSimulations || Date.now() >= opts.deadlineMs;
-  const tryPlacement = (p: Placement): boolean => {
-    simulations++;
-    const scored = scorePlacement(perf, [...p.gpus], p.replicas);
-    if (Math.max(...scored.memoryBytes) > capacity) return false;
-    if (scored.simulation.iterationMs >= current.simulation.iterationMs * (1 - RELATIVE_IMPROVEMENT)) return false;
-    current = scored;
-    moves++;
-    return true;
-  };
+  const busyOf = (slot: string) => current.simulation.slotBusyMs.get(slot) ?? 0;
 
-  for (;;) {
-    if (exhausted()) break;
-    let improved = false;
-    const busy = current.simulation.slotBusyMs;
-    const busyOf = (slot: string) => busy.get(slot) ?? 0;
-    // Microbatch moves, from the busiest replica of each module to its idlest.
+  // Microbatch moves, from the busiest replicas of each module to its idlest.
+  function* microbatchMoves(): Generator<Placement> {
     for (const module of perf.order) {
       const reps = current.replicas.filter((r) => r.module === module);
       if (reps.length < 2) continue;
       const byBusy = [...reps].sort((a, b) => busyOf(b.slot) - busyOf(a.slot));
-      const from = byBusy.slice(0, 2);
-      const to = [...byBusy].reverse().slice(0, 2);
-      for (const a of from) {
-        for (const b of to) {
-          if (a === b || exhausted()) continue;
-          if (tryPlacement(moveMicrobatch(current, a, b, micro))) {
-            improved = true;
-            break;
-          }
-        }
-        if (improved) break;
-      }
-      if (improved) break;
+      for (const a of byBusy.slice(0, 2)) for (const b of [...byBusy].reverse().slice(0, 2)) if (a !== b) yield moveMicrobatch(current, a, b, micro);
     }
-    if (improved) continue;
-    // Quota moves per GPU shape.
-    const shapes = new Map<string, PlanGpu[]>();
+  }
+  // GPUs of one shape (the same slots, SMs and modules) move together: one GPU alone rarely moves the iteration time.
+  const shapes = (): PlanGpu[][] => {
+    const byKey = new Map<string, PlanGpu[]>();
     for (const g of current.gpus) {
       if (g.slots.length === 0) continue;
       const key = g.slots.map((s) => `${s.smCount}:${s.modules.join('+')}`).join('|');
-      shapes.set(key, [...(shapes.get(key) ?? []), g]);
+      byKey.set(key, [...(byKey.get(key) ?? []), g]);
     }
-    for (const members of shapes.values()) {
+    return [...byKey.values()];
+  };
+  // Quota moves per GPU shape: one step up for its busiest slot, from free SMs or the idlest donors.
+  function* quotaMoves(): Generator<Placement> {
+    for (const members of shapes()) {
       const g0 = members[0];
       const n = g0.slots.length;
       // Slot positions of the shape, by busy time summed over its GPUs.
@@ -131,7 +112,6 @@ export function polishPlacement(perf: PerfModel, start: ScoredLayout, options: P
       const donors: (number | undefined)[] = used + gain <= smCount ? [undefined] : [];
       for (const i of [...order].reverse()) if (i !== up && n > 1) donors.push(i);
       for (const donor of donors) {
-        if (exhausted()) break;
         const changes = new Map<number, number>([[up, upLevel + 1]]);
         if (donor !== undefined) {
           const dLevel = lvl(g0.slots[donor]);
@@ -146,27 +126,40 @@ export function polishPlacement(perf: PerfModel, start: ScoredLayout, options: P
         const gpus = current.gpus.map((g) =>
           ids.has(g.id) ? { ...g, slots: g.slots.map((s, i) => (changes.has(i) ? { ...s, quotaFraction: levels[changes.get(i)!], smCount: smsFor(perf.cluster, levels[changes.get(i)!]) } : s)) } : g,
         );
-        if (tryPlacement({ gpus, replicas: current.replicas })) {
-          improved = true;
-          break;
-        }
+        yield { gpus, replicas: current.replicas };
       }
-      if (improved) break;
     }
-    if (improved) continue;
-    // Relocations per GPU shape: each module of each slot position to each other position without it.
-    for (const members of shapes.values()) {
+  }
+  // Relocations per GPU shape: each module of each slot position to each other position without it.
+  function* relocations(): Generator<Placement> {
+    for (const members of shapes()) {
       const slots = members[0].slots;
-      for (let from = 0; from < slots.length && !improved; from++) {
+      for (let from = 0; from < slots.length; from++) {
         for (const module of slots[from].modules) {
-          for (let to = 0; to < slots.length && !improved; to++) {
-            if (to === from || slots[to].modules.includes(module) || exhausted()) continue;
-            improved = tryPlacement(relocate(current, members, from, to, module, perf.order));
-          }
-          if (improved) break;
+          for (let to = 0; to < slots.length; to++) if (to !== from && !slots[to].modules.includes(module)) yield relocate(current, members, from, to, module, perf.order);
         }
       }
-      if (improved) break;
+    }
+  }
+
+  function* candidates(): Generator<Placement> {
+    yield* microbatchMoves();
+    yield* quotaMoves();
+    yield* relocations();
+  }
+
+  // First improvement: each round tries the moves in order and takes the first that is faster and fits.
+  for (;;) {
+    let improved = false;
+    for (const p of candidates()) {
+      if (exhausted()) break;
+      simulations++;
+      const scored = scorePlacement(perf, [...p.gpus], p.replicas);
+      if (Math.max(...scored.memoryBytes) > capacity || scored.simulation.iterationMs >= current.simulation.iterationMs * (1 - RELATIVE_IMPROVEMENT)) continue;
+      current = scored;
+      moves++;
+      improved = true;
+      break;
     }
     if (!improved) break;
   }
