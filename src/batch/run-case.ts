@@ -1,6 +1,6 @@
 import { DEFAULT_OPTIONS } from '../plan/options';
 import { MosaicError, type ErrorCode } from '../errors';
-import { compareCase, type CaseReport } from '../plan/compare';
+import { compareProblem, type CaseReport } from '../plan/compare';
 import { boundMethod, planModel, type PlanningResult } from '../plan/planner';
 import type { Plan } from '../spec/plan';
 import { resolveProblem } from '../spec/resolve';
@@ -79,14 +79,11 @@ export function toCaseError(err: unknown): CaseError {
 
 async function runCaseOrThrow(job: CaseJob): Promise<CaseSummary> {
   const c = job.case;
-  const { model, cluster, gpuCount } = resolveProblem(job.modelPath, job.clusterPath, c.batch ?? {});
+  const problem = resolveProblem(job.modelPath, job.clusterPath, c.batch ?? {});
+  const { model, cluster, gpuCount } = problem;
   const shape = { model: model.name, cluster: cluster.name, gpus: gpuCount, globalBatch: model.batch.global, microBatch: model.batch.micro };
   if (c.method === 'compare') {
-    const r = await compareCase(
-      { model: job.modelPath, cluster: job.clusterPath, ...(c.batch ? { globalBatch: c.batch.global, microBatch: c.batch.micro } : {}) },
-      c.solver ?? DEFAULT_OPTIONS.solver,
-      c.timeLimitSeconds,
-    );
+    const r = await compareProblem(problem, c.solver ?? DEFAULT_OPTIONS.solver, c.timeLimitSeconds);
     if (!r.fits) throw new MosaicError('E_INFEASIBLE', `${r.model} does not fit on ${r.cluster}: ${r.reason}`);
     return summarizeCompare(shape, r);
   }

@@ -1,6 +1,7 @@
 import { MosaicError } from '../errors';
 import { buildPerfModel } from '../perf/perf-model';
 import type { ModuleStage } from '../spec/plan';
+import type { Problem } from '../spec/problem';
 import { resolveProblem } from '../spec/resolve';
 import { explainInfeasible } from './fits';
 import type { SolverName } from '../spec/types';
@@ -52,12 +53,16 @@ export type CaseReport =
     }
   | { readonly model: string; readonly cluster: string; readonly fits: false; readonly reason: string };
 
+/** `compareProblem` on a case named as the CLI names it (files or bundled names, batch overrides). */
+export function compareCase(c: SuiteCase, solver: SolverName, timeLimitSeconds: number): Promise<CaseReport> {
+  return compareProblem(resolveProblem(c.model, c.cluster, { global: c.globalBatch, micro: c.microBatch }), solver, timeLimitSeconds);
+}
+
 /**
- * Baselines, heuristic and ILP on one case (`planModel` with method `all`), all scored by the
+ * Baselines, heuristic and ILP on one resolved case (`planModel` with method `all`), all scored by the
  * simulator. Infeasibility is a value.
  */
-export async function compareCase(c: SuiteCase, solver: SolverName, timeLimitSeconds: number): Promise<CaseReport> {
-  const { model, cluster } = resolveProblem(c.model, c.cluster, { global: c.globalBatch, micro: c.microBatch });
+export async function compareProblem({ model, cluster }: Pick<Problem, 'model' | 'cluster'>, solver: SolverName, timeLimitSeconds: number): Promise<CaseReport> {
   const names = { model: model.name, cluster: cluster.name };
   // The binding constraint alone, without the "X does not fit on Y" that planModel's error adds.
   const why = explainInfeasible(buildPerfModel(model, cluster));
@@ -71,9 +76,6 @@ export async function compareCase(c: SuiteCase, solver: SolverName, timeLimitSec
   }
   const { heuristic, ilp } = result;
   if (!heuristic) return { ...names, fits: false, reason: 'no heuristic or baseline layout fits in memory' };
-  // The throughput ILP is one candidate among several: without its plan (its share of the time limit
-  // ran out) the comparison still stands on the final plan and its bound, and says why the ILP is missing.
-  const ilpMissing = ilp ? undefined : (result.ilpInfeasible ?? 'the throughput ILP found no plan');
   let bestBaseline: { name: string; iterationMs: number } | undefined;
   for (const b of result.baselines) {
     if ('plan' in b && (!bestBaseline || b.plan.prediction.iterationMs < bestBaseline.iterationMs)) bestBaseline = { name: b.name, iterationMs: b.plan.prediction.iterationMs };
@@ -85,7 +87,7 @@ export async function compareCase(c: SuiteCase, solver: SolverName, timeLimitSec
     ...names,
     fits: true,
     lowerBoundMs: result.bound.boundMs,
-    best: { iterationMs: result.best.prediction.iterationMs, provenance: result.best.provenance, gap: result.best.bound!.gap, boundMethod: result.bound.method, modules: result.best.prediction.stages },
+    best: { iterationMs: bestMs, provenance: result.best.provenance, gap: result.best.bound!.gap, boundMethod: result.bound.method, modules: result.best.prediction.stages },
     device: cluster.device,
     ...(bestBaseline ? { bestBaseline } : {}),
     heuristic: { iterationMs: heuristicMs, ...(heuristicLinear !== undefined ? { linearMs: heuristicLinear } : {}), planningMs: result.heuristicMs as number, provenance: heuristic.provenance },
@@ -109,7 +111,9 @@ export async function compareCase(c: SuiteCase, solver: SolverName, timeLimitSec
             notes: ilp.stats.notes,
           },
         }
-      : { ilpMissing: ilpMissing! }),
+      : // The throughput ILP is one candidate among several: without its plan (its share of the time limit
+        // ran out) the comparison still stands on the final plan and its bound, and says why the ILP is missing.
+        { ilpMissing: result.ilpInfeasible ?? 'the throughput ILP found no plan' }),
     ...(bestBaseline
       ? { speedupOverBaseline: { heuristic: bestBaseline.iterationMs / heuristicMs, ...(ilp ? { ilp: bestBaseline.iterationMs / ilp.plan.prediction.iterationMs } : {}), best: bestBaseline.iterationMs / bestMs } }
       : {}),
