@@ -4,7 +4,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { buildProgram } from '../src/cli/main';
 import { bundledNames } from '../src/spec/resolve';
-import { helpExamples, readmeShellBlocks } from './helpers/documented-commands';
+import { helpExamples, jobArrayTasks, readmeShellBlocks, withoutComment } from './helpers/documented-commands';
 import { ROOT } from './helpers/fixtures';
 
 /**
@@ -17,11 +17,14 @@ import { ROOT } from './helpers/fixtures';
 
 const SLURM = { SLURM_ARRAY_TASK_ID: '1', SLURM_ARRAY_TASK_COUNT: '8', SLURM_CPUS_PER_TASK: '16' } as Record<string, string>;
 
-/** Splits a shell line into commands (`&&`), words, with comments, `${VAR}` and `{1..8}` expanded. */
+/**
+ * Splits a shell line into commands (`&&`), words, with comments, `${VAR}` and `{1..8}` expanded, and a
+ * shard of a job array as all its tasks (`jobArrayTasks`: the merge after it reads every shard).
+ */
 function commandsOf(line: string): string[][] {
-  const noComment = line.replace(/\s#\s.*$/, '').replace(/\$\{(\w+)\}/g, (_, v: string) => SLURM[v] ?? `$${v}`);
+  const expanded = jobArrayTasks(withoutComment(line).replace(/\$\{(\w+)\}/g, (_, v: string) => SLURM[v] ?? `$${v}`));
   // A redirection ends the command's own words (`> job.sbatch` is the shell's, not the command's).
-  return noComment.split('&&').map((part) =>
+  return expanded.flatMap((command) => command.split('&&')).map((part) =>
     part.replace(/\s(?:>>?|<|\|)\s.*$/, '').trim().split(/\s+/).filter(Boolean).flatMap((w) => {
       const m = /^(.*)\{(\d+)\.\.(\d+)\}(.*)$/.exec(w);
       if (!m) return [w];
@@ -49,10 +52,7 @@ function problemsOf(program: Command, commands: string[][], where: string): stri
   const produced = new Set<string>();
   const models = new Set(bundledNames('models'));
   const clusters = new Set([...bundledNames('clusters'), 'local-cpu']);
-  // `batch --shard i/n -o DIR-i` stands for the whole job array: every DIR-<number> is written.
-  const producedShards: RegExp[] = [];
-  const exists = (f: string) =>
-    produced.has(path.normalize(f)) || producedShards.some((r) => r.test(path.normalize(f))) || fs.existsSync(path.join(ROOT, f));
+  const exists = (f: string) => produced.has(path.normalize(f)) || fs.existsSync(path.join(ROOT, f));
   for (const words of commands) {
     const shown = `${where}: mosaic ${words.join(' ')}`;
     const [name, ...args] = words;
@@ -95,11 +95,7 @@ function problemsOf(program: Command, commands: string[][], where: string): stri
       if (long === '--model' && !models.has(value) && !exists(value)) problems.push(`${shown}: --model ${value}: neither a bundled model nor a file`);
       if (long === '--cluster' && !clusters.has(value) && !exists(value)) problems.push(`${shown}: --cluster ${value}: neither a bundled cluster nor a file`);
       if ((long === '--profile' || long === '--plan' || long === '--suite') && !exists(value)) problems.push(`${shown}: ${long} ${value}: no such file, and no earlier command writes it`);
-      if (['--output', '--svg', '--dump-lp'].includes(long)) {
-        produced.add(path.normalize(value));
-        const digits = /^(.*?)(\d+)$/.exec(path.normalize(value));
-        if (name === 'batch' && rest.includes('--shard') && digits) producedShards.push(new RegExp(`^${digits[1]!.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\d+$`));
-      }
+      if (['--output', '--svg', '--dump-lp'].includes(long)) produced.add(path.normalize(value));
     }
     // Positional inputs: a plan (show, score), a manifest (batch), batch directories (merge).
     for (const p of positional) if (!exists(p)) problems.push(`${shown}: ${p}: no such file or folder, and no earlier command writes it`);

@@ -4,7 +4,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { buildProgram } from '../src/cli/main';
-import { helpExamples, jobArrayOf, readmeShellBlocks } from './helpers/documented-commands';
+import { helpExamples, jobArrayOf, jobArrayTasks, readmeShellBlocks, withoutComment } from './helpers/documented-commands';
 import { ROOT } from './helpers/fixtures';
 import { torchPython } from './helpers/launch-plans';
 
@@ -48,11 +48,11 @@ function freshClone(): string | undefined {
 }
 
 /** The environment of a fresh shell: no npm_* variables of the `npm test` that runs this. */
-function shellEnv(extraPath: string[], extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+function shellEnv(extraPath: string[]): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.toLowerCase().startsWith('npm_') && k !== 'INIT_CWD' && k !== 'MOSAIC_TEST_TIER') env[k] = v;
   env.PATH = [...extraPath, process.env.PATH ?? '/usr/bin:/bin'].join(path.delimiter);
-  return { ...env, ...extra };
+  return env;
 }
 
 function run(command: string, cwd: string, env: NodeJS.ProcessEnv): Promise<{ status: number | null; out: string }> {
@@ -71,16 +71,24 @@ function run(command: string, cwd: string, env: NodeJS.ProcessEnv): Promise<{ st
 
 /** The files a command says it writes (`-o`, `--svg`, `--trace`, `--contract`, `--dump-lp`, `>`). */
 function outputsOf(command: string): string[] {
-  return [...command.replace(/\s#\s.*$/, '').matchAll(/(?:^|\s)(?:-o|--output|--svg|--trace|--contract|--dump-lp|>)\s+(\S+)/g)].map((m) => m[1]!);
+  return [...withoutComment(command).matchAll(/(?:^|\s)(?:-o|--output|--svg|--trace|--contract|--dump-lp|>)\s+(\S+)/g)].map((m) => m[1]!);
+}
+
+/** `text` with every swap of the table applied; each swap that applies is marked used. */
+function applySwaps(text: string, used: Set<string>): string {
+  return SWAPS.reduce((t, w) => {
+    if (!t.includes(w.from)) return t;
+    used.add(w.from);
+    return t.split(w.from).join(w.to);
+  }, text);
 }
 
 /**
  * One documented line as the commands to run: `&&`-parts that a table keeps out are dropped, the
- * swaps applied, and a `batch … --shard k/n -o DIRk` expanded to every task 1..n of its job array
- * (the example shows one task; the merge after it reads them all).
+ * swaps applied, and a shard of a job array expanded to all its tasks (`jobArrayTasks`).
  */
 function expand(line: string, used: Set<string>, notRun: string[]): string[] {
-  const noComment = line.replace(/\s#\s.*$/, '').trim();
+  const noComment = withoutComment(line).trim();
   const parts = noComment.split(/\s&&\s/).filter((part) => {
     const rule = NOT_RUN.find((r) => r.pattern.test(part.trim()) || r.pattern.test(noComment));
     if (!rule) return true;
@@ -88,17 +96,7 @@ function expand(line: string, used: Set<string>, notRun: string[]): string[] {
     notRun.push(`${part.trim()}  (${rule.why})`);
     return false;
   });
-  if (parts.length === 0) return [];
-  let command = parts.join(' && ');
-  for (const s of SWAPS) {
-    if (!command.includes(s.from)) continue;
-    used.add(s.from);
-    command = command.split(s.from).join(s.to);
-  }
-  const shard = /--shard (\d+)\/(\d+)/.exec(command);
-  const dir = /-o (\S*?)(\d+)(?=\s|$)/.exec(command);
-  if (!shard || !dir || dir[2] !== shard[1]) return [command];
-  return Array.from({ length: Number(shard[2]) }, (_, i) => command.replace(shard[0], `--shard ${i + 1}/${shard[2]}`).replace(dir[0], `-o ${dir[1]}${i + 1}`));
+  return parts.length === 0 ? [] : jobArrayTasks(applySwaps(parts.join(' && '), used));
 }
 
 async function runAll(where: string, commands: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<Outcome[]> {
@@ -142,7 +140,7 @@ describe('README and --help, run for real on a fresh clone', function () {
       if (tasks) {
         // A Slurm job array: the script itself, once per array task, with the variables Slurm sets.
         const file = `readme-line-${block.line}.sbatch`;
-        fs.writeFileSync(path.join(clone!, file), SWAPS.reduce((s, w) => (s.includes(w.from) ? (used.add(w.from), s.split(w.from).join(w.to)) : s), block.script));
+        fs.writeFileSync(path.join(clone!, file), applySwaps(block.script, used));
         for (const id of tasks) readme.push(`SLURM_ARRAY_TASK_ID=${id} SLURM_ARRAY_TASK_COUNT=${tasks.length} SLURM_CPUS_PER_TASK=1 bash ${file}`);
         continue;
       }

@@ -22,6 +22,20 @@ export function readmeShellBlocks(): ShellBlock[] {
   return out;
 }
 
+/** A shell line without its trailing comment (` # …`). */
+export const withoutComment = (line: string): string => line.replace(/\s#\s.*$/, '');
+
+/**
+ * A `batch … --shard k/n -o DIRk` stands for its whole job array (an example shows one task; the merge
+ * after it reads them all): one command per task 1..n. Any other command is itself.
+ */
+export function jobArrayTasks(command: string): string[] {
+  const shard = /--shard (\d+)\/(\d+)/.exec(command);
+  const dir = /-o (\S*?)(\d+)(?=\s|$)/.exec(command);
+  if (!shard || !dir || dir[2] !== shard[1]) return [command];
+  return Array.from({ length: Number(shard[2]) }, (_, i) => command.replace(shard[0], `--shard ${i + 1}/${shard[2]}`).replace(dir[0], `-o ${dir[1]}${i + 1}`));
+}
+
 /** A Slurm batch script (`#SBATCH --array=A-B`): the array's task ids, else undefined. */
 export function jobArrayOf(block: ShellBlock): number[] | undefined {
   const m = /^#SBATCH --array=(\d+)-(\d+)\s*$/m.exec(block.script);
