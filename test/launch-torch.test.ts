@@ -37,14 +37,11 @@ describe('PyTorch runtime under mosaic launch (CPU, gloo)', function () {
   });
   after(() => dir && fs.rmSync(dir, { recursive: true, force: true }));
 
-  it('trains the built-in model on 3 ranks with uneven replica shares; every replica ends with the single-process weights', async () => {
-    const c = launchContract(unevenBuiltinPlan());
-    expect(c.worldSize).to.equal(3);
-    expect(c.modules.map((m) => m.replicas.map((r) => r.samples))).to.deep.equal([[20, 12], [12, 20], [24, 8]]);
-    const out = path.join(dir, 'out');
+  /** Train 4 steps under `mosaic launch` and compare every replica's weights with one process on the whole batch. */
+  const trainAndCompare = async (planFile: string, out: string, extra: readonly string[]): Promise<string> => {
     const example = path.join(ROOT, 'python/examples/train_builtin.py');
     const steps = '4';
-    const r = spawnSync(process.execPath, [CLI, 'launch', plan, '--quota-mode', 'none', '--master-port', String(await freePort()), '--', py!, example, '--steps', steps, '--out', out], { encoding: 'utf8', cwd: ROOT });
+    const r = spawnSync(process.execPath, [CLI, 'launch', planFile, '--quota-mode', 'none', '--master-port', String(await freePort()), '--', py!, example, '--steps', steps, '--out', out, ...extra], { encoding: 'utf8', cwd: ROOT });
     expect(r.status, r.stdout + r.stderr).to.equal(0);
     for (const rank of [0, 1, 2]) expect(r.stdout).to.match(new RegExp(`^\\[rank ${rank}\\] rank ${rank}: 4 steps in`, 'm'));
     const ref = spawnSync(py!, [example, '--reference', '--steps', steps, '--out', out], { encoding: 'utf8' });
@@ -68,6 +65,28 @@ describe('PyTorch runtime under mosaic launch (CPU, gloo)', function () {
     expect(worst, 'max |w - w_ref| over every replica').to.be.below(1e-9);
     // Training is not a no-op: the loss falls over the 4 steps.
     expect(reference.losses[0] - reference.losses[3]).to.be.greaterThan(0.01);
+    return r.stdout;
+  };
+
+  it('trains the built-in model on 3 ranks with uneven replica shares; every replica ends with the single-process weights (gradients all-reduced in buckets during the last backward)', async () => {
+    const c = launchContract(unevenBuiltinPlan());
+    expect(c.worldSize).to.equal(3);
+    expect(c.gradientBucketMiB).to.equal(25);
+    expect(c.modules.map((m) => m.replicas.map((r) => r.samples))).to.deep.equal([[20, 12], [12, 20], [24, 8]]);
+    // Buckets of about 1 KB: each module's few-KB gradients travel in several, as a large module's do in 25 MiB.
+    const small = path.join(dir, 'plan-small-buckets.json');
+    fs.writeFileSync(small, JSON.stringify(unevenBuiltinPlan(undefined, undefined, 0.001)));
+    const stdout = await trainAndCompare(small, path.join(dir, 'out-overlap'), []);
+    const lines = [...stdout.matchAll(/rank (\d): (\w+) gradients in (\d+) buckets, (\d+) launched during the backward/g)];
+    // Every module on both of its ranks; more than one bucket each, and some launched before its backward returned.
+    expect(lines.map((m) => m[2]).sort()).to.deep.equal(['audio', 'audio', 'head', 'head', 'image', 'image']);
+    for (const m of lines) expect(Number(m[3]), m[0]).to.be.greaterThan(1);
+    expect(lines.some((m) => Number(m[4]) > 0), stdout).to.equal(true);
+  });
+
+  it('the same training with one all-reduce per module after train_step (rt.allreduce_gradients)', async () => {
+    const stdout = await trainAndCompare(plan, path.join(dir, 'out-after'), ['--sync', 'after']);
+    expect(stdout).to.not.match(/launched during the backward/);
   });
 
   it('the torchrun command from mosaic export runs the same training: torchrun numbers ranks as the contract does', async function () {

@@ -5,6 +5,7 @@ import { GiB } from '../src/spec/problem';
 import { buildPerfModel, type ModuleTiming, type PerfModel } from '../src/perf/perf-model';
 import { assignMicrobatches, simulateIteration } from '../src/perf/simulate';
 import { curveTime, kernelsLoad } from '../src/perf/timing';
+import { gradientSync, hiddenSyncMs, syncTailMs } from '../src/perf/sync';
 import { explicitModule, rng, tinyCluster, tinyModel } from './helpers/fixtures';
 import type { PlanGpu, PlanReplica } from '../src/spec/plan';
 
@@ -75,6 +76,45 @@ describe('performance model', () => {
       expect(at(0.2) / at(1)).to.be.greaterThan(1.5);
       // From 16 SMs (0.4) up, one wave of the 16 tiles: only the clock changes with more busy SMs.
       expect(at(1) / at(0.4)).to.be.within(0.95, 1.15);
+    });
+  });
+
+  describe('bucketed gradient sync (src/perf/sync.ts)', () => {
+    it('the closed form equals the bucket-by-bucket chain: 500 random cases of 1–6 replicas and 1–40 buckets', () => {
+      const random = rng(91);
+      for (let trial = 0; trial < 500; trial++) {
+        const k = 1 + Math.floor(random() * 40);
+        const S = random() * 50;
+        const reps = Array.from({ length: 1 + Math.floor(random() * 6) }, () => ({ s: random() * 20, D: random() * 30 }));
+        // Bucket i is ready on replica r at s + D·i/k; it starts once every replica has it and bucket i−1 is done.
+        let end = -Infinity;
+        for (let i = 1; i <= k; i++) end = Math.max(end, ...reps.map((r) => r.s + (r.D * i) / k)) + S / k;
+        const closed = Math.max(...reps.map((r) => r.s + r.D + syncTailMs({ ms: S, buckets: k }, hiddenSyncMs(k, r.D, 0, r.D))));
+        expect(closed, `trial ${trial}`).to.be.closeTo(end, 1e-9 * (1 + end));
+      }
+    });
+
+    it('the simulator steps the optimizer when the last bucket is reduced; 0 MiB is one all-reduce after the last backward', () => {
+      const run = (gradientBucketMiB: number) => {
+        const model = tinyModel([explicitModule('a', 1e6, 1e9)], { optimizer: { name: 'adamw', stateBytesPerParam: 12, zeroStage: 0, gradientBucketMiB } });
+        const perf = fixedPerf({ a: { f: 2, b: 3 } }, model);
+        const gpus = [gpu(0, [{ id: 'g0.s0', modules: ['a'] }]), gpu(1, [{ id: 'g1.s0', modules: ['a'] }])];
+        const sim = simulateIteration(perf, gpus, [{ module: 'a', index: 0, slot: 'g0.s0', samples: 8 }, { module: 'a', index: 1, slot: 'g1.s0', samples: 8 }]);
+        return { sync: gradientSync(perf, 'a', 2, false), step: sim.timeline.find((e) => e.kind === 'optimizer')!, sim };
+      };
+      // 2 MB of bf16 gradients: 4 buckets of 0.5 MiB; both replicas' last backwards end at 2·5 = 10 ms.
+      const bucketed = run(0.5);
+      expect(bucketed.sync.buckets).to.equal(4);
+      expect(bucketed.step.startMs).to.be.closeTo(10 + Math.max(bucketed.sync.ms / 4, bucketed.sync.ms - 3 * 0.75), 1e-9);
+      const after = run(0);
+      expect(after.sync.buckets).to.equal(1);
+      expect(after.step.startMs).to.be.closeTo(10 + after.sync.ms, 1e-9);
+      // The same bytes on links without latency: the same link time, all but the last bucket's hidden under the backward.
+      expect(bucketed.sync.ms).to.be.closeTo(after.sync.ms, 1e-12);
+      expect(bucketed.step.startMs).to.be.lessThan(after.step.startMs);
+      const event = bucketed.sim.communication.find((c) => c.kind === 'all-reduce')!;
+      expect(event.endMs).to.be.closeTo(bucketed.step.startMs, 1e-9);
+      expect(event.exposedMs!).to.be.closeTo(bucketed.step.startMs - 10, 1e-9);
     });
   });
 

@@ -153,6 +153,7 @@ def main():
     p.add_argument("--out", default="out")
     p.add_argument("--reference", action="store_true", help="train in one process on the whole batch (no plan)")
     p.add_argument("--global-batch", type=int, default=32, help="reference only: the plan's global batch")
+    p.add_argument("--sync", choices=["overlap", "after"], default="overlap", help="overlap: train_step all-reduces gradients in buckets under the last backward (what the plan's model charges); after: one rt.allreduce_gradients per module after train_step")
     p.add_argument("--fail-rank", type=int, default=-1, help="test hook: this rank exits 1 at start-up, while the others wait for it in the rendezvous")
     p.add_argument("--compare", action="store_true", help="compare every rank<R>.json in --out with reference.json; exit 1 above 1e-9")
     args = p.parse_args()
@@ -181,13 +182,16 @@ def main():
         rows = lambda k: slice(k * micro, (k + 1) * micro)  # noqa: E731
         source = lambda m, k: (image if m == "image" else audio)[rows(k)]  # noqa: E731
         loss_fn = lambda m, out, k: F.cross_entropy(out, labels[rows(k)])  # noqa: E731
-        local = rt.train_step({n: modules[n] for n in modules}, source, loss_fn)
+        local = rt.train_step({n: modules[n] for n in modules}, source, loss_fn, sync_gradients=args.sync == "overlap")
         for n in here:
-            rt.allreduce_gradients(n, modules[n].parameters())
+            if args.sync == "after":
+                rt.allreduce_gradients(n, modules[n].parameters())
             opts[n].step()
             opts[n].zero_grad()
         losses.append(local)
     print(f"rank {rt.rank}: {args.steps} steps in {time.time() - t0:.2f} s", flush=True)
+    for n, s in rt.last_sync.items():
+        print(f"rank {rt.rank}: {n} gradients in {s['buckets']} buckets, {s['launchedInBackward']} launched during the backward", flush=True)
     save(os.path.join(args.out, f"rank{rt.rank}.json"), modules, here, {"rank": rt.rank, "losses": losses})
     rt.close()
 

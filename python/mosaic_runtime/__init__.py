@@ -7,9 +7,9 @@ In the training script::
     import mosaic_runtime as mr
     rt = mr.init()                               # process group, one group per module, slot streams
     for step in range(steps):
-        loss = rt.train_step(modules, source=lambda m, k: batch_of(m, k), loss=lambda m, out, k: ce(out, k))
+        loss = rt.train_step(modules, source=lambda m, k: batch_of(m, k), loss=lambda m, out, k: ce(out, k),
+                             sync_gradients=True)   # bucketed all-reduce under the last backward, as DDP
         for m in rt.modules_here():
-            rt.allreduce_gradients(m, modules[m].parameters())   # exact for uneven replica shares
             optimizers[m].step(); optimizers[m].zero_grad()
 
 What it gives:
@@ -32,6 +32,13 @@ What it gives:
   deadlock. Each microbatch's loss is scaled by micro/global, so after ``allreduce_gradients`` (a SUM
   over the module's group) every replica holds the gradient of the mean loss over the whole batch,
   however uneven the replicas' shares. Microbatches run one after another (correct, not overlapped).
+* ``train_step(..., sync_gradients=True)``: each trainable module's gradients are SUM-all-reduced in its
+  group in buckets of the contract's ``gradientBucketMiB`` (the plan's ``optimizer.gradientBucketMiB``,
+  PyTorch DDP's 25 MiB by default), each launched asynchronously as soon as the last local
+  microbatch's backward has accumulated all of its parameters (parameters in reverse order, as DDP
+  fills buckets), in bucket order on every rank; train_step waits for them before it returns. This is
+  the overlap the performance model charges (src/perf/sync.ts). ``rt.last_sync[module]`` says how many
+  buckets there were and how many were launched from inside the backward.
 * ``allreduce_gradients(module, params, local_mean=False)``: SUM all-reduce in the module's group; with
   ``local_mean=True`` the gradients are the mean over this rank's samples and are first weighted by the
   contract's gradient weight (samples on this rank / global batch).
@@ -263,10 +270,13 @@ class Runtime:
                     current.wait_stream(st)
 
     # ---- one iteration --------------------------------------------------------------------------
-    def train_step(self, modules: Dict[str, Callable[..., Any]], source: Callable[[str, int], Any], loss: Callable[[str, Any, int], Any]) -> float:
+    def train_step(self, modules: Dict[str, Callable[..., Any]], source: Callable[[str, int], Any], loss: Callable[[str, Any, int], Any], sync_gradients: bool = False) -> float:
         """Forward and backward of every microbatch of the plan on this rank; returns Σ of this rank's
         sink losses (each a mean over its microbatch). Gradients accumulate in the modules' parameters,
         scaled so that the SUM over a module's group is the gradient of the mean loss over the batch.
+        With sync_gradients=True that SUM is done here, in buckets overlapping the last backward
+        (_BucketedSync); otherwise call allreduce_gradients afterwards. Either way the result is exact for
+        uneven replica shares.
 
         modules[m](*inputs) maps the (micro, elements) activations of m's inputs (in `inputs` order) to
         its (micro, outputElementsPerSample) output; a source module gets source(m, k) instead.
@@ -274,6 +284,32 @@ class Runtime:
         """
         torch, dist = self.torch, self.dist
         scale = self.micro / self.global_batch
+        total = 0.0
+        me = self.rank
+        syncs: Dict[str, _BucketedSync] = {}
+        if sync_gradients:
+            for n in self.modules_here():
+                if self.modules[n]["trainable"] and self.group(n) is not None:
+                    params = [p for p in getattr(modules[n], "parameters", lambda: [])() if p.requires_grad]
+                    syncs[n] = _BucketedSync(self, n, params, self.microbatches(n)[-1])
+        try:
+            total = self._microbatches(modules, source, loss, scale, syncs)
+            # What the backwards did not launch, on every rank in the same (topological) order, before any wait.
+            for n in self.modules_here():
+                if n in syncs:
+                    syncs[n].launch_rest()
+            for sync in syncs.values():
+                sync.wait()
+        finally:
+            for sync in syncs.values():
+                sync.close()
+        self.last_sync = {n: {"buckets": len(s.buckets), "launchedInBackward": s.launched_in_backward} for n, s in syncs.items()}
+        return total
+
+    last_sync: Dict[str, Dict[str, int]] = {}
+
+    def _microbatches(self, modules: Dict[str, Callable[..., Any]], source: Callable[[str, int], Any], loss: Callable[[str, Any, int], Any], scale: float, syncs: Dict[str, "_BucketedSync"]) -> float:
+        torch, dist = self.torch, self.dist
         total = 0.0
         me = self.rank
         for k in range(self.microbatches_total):
@@ -316,6 +352,8 @@ class Runtime:
             for c in reversed(self.order):
                 own = self.owner[c][k] == me
                 if own and self.needs_grad[c]:
+                    if c in syncs:
+                        syncs[c].armed = k == syncs[c].last_k
                     with self.slot(c):
                         if c in losses:
                             torch.autograd.backward(losses[c] * scale)
@@ -372,6 +410,88 @@ class Runtime:
     def close(self) -> None:
         if self.dist.is_initialized():
             self.dist.destroy_process_group()
+
+
+class _BucketedSync:
+    """DDP-style gradient sync of one module on this rank: its parameters in reverse order (the order
+    backward produces their gradients) cut into buckets of the contract's gradientBucketMiB; during the
+    backward of the module's last local microbatch (``armed``), a hook after each parameter's gradient
+    accumulation counts it, and every bucket whose parameters are all in is launched as an async SUM
+    all-reduce, strictly in bucket order (so every rank of the group issues the same sequence).
+    ``launch_rest`` launches what is left (a parameter the backward did not reach); ``wait`` waits and
+    writes the sums back into ``.grad``."""
+
+    def __init__(self, rt: "Runtime", module: str, params: List[Any], last_k: int):
+        self.rt = rt
+        self.group = rt.group(module)
+        self.last_k = last_k
+        self.armed = False
+        cap = float(rt.contract.get("gradientBucketMiB", 25)) * 1024 * 1024
+        self.buckets: List[List[Any]] = []
+        size = 0.0
+        for p in reversed(params):
+            nbytes = p.numel() * p.element_size()
+            if not self.buckets or (cap > 0 and size + nbytes > cap and self.buckets[-1]):
+                self.buckets.append([])
+                size = 0.0
+            self.buckets[-1].append(p)
+            size += nbytes
+        self.bucket_of = {id(p): i for i, b in enumerate(self.buckets) for p in b}
+        self.pending = [len(b) for b in self.buckets]
+        self.launched: List[Any] = []  # (work, flat) per launched bucket, in order
+        self.launched_in_backward = 0
+        self._handles: List[Any] = []
+        self._keep: List[Any] = []
+        for p in params:
+            self._hook(p)
+
+    def _hook(self, p: Any) -> None:
+        if hasattr(p, "register_post_accumulate_grad_hook"):  # torch >= 2.1
+            self._handles.append(p.register_post_accumulate_grad_hook(lambda param: self._ready(param)))
+            return
+        # Older torch: a hook on the parameter's AccumulateGrad node runs after it accumulated (what DDP did).
+        acc = p.expand_as(p).grad_fn.next_functions[0][0]
+        self._keep.append(acc)
+        self._handles.append(acc.register_hook(lambda *_unused, param=p: self._ready(param)))
+
+    def _ready(self, p: Any) -> None:
+        if not self.armed:
+            return
+        i = self.bucket_of[id(p)]
+        self.pending[i] -= 1
+        while len(self.launched) < len(self.buckets) and self.pending[len(self.launched)] <= 0:
+            self._launch(len(self.launched))
+            self.launched_in_backward += 1
+
+    def _launch(self, i: int) -> None:
+        torch, dist = self.rt.torch, self.rt.dist
+        params = self.buckets[i]
+        flat = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1) for p in params])
+        self.launched.append((dist.all_reduce(flat, op=dist.ReduceOp.SUM, group=self.group, async_op=True), flat))
+
+    def launch_rest(self) -> None:
+        self.armed = False
+        while len(self.launched) < len(self.buckets):
+            self._launch(len(self.launched))
+
+    def wait(self) -> None:
+        for (work, flat), params in zip(self.launched, self.buckets):
+            work.wait()
+            offset = 0
+            for p in params:
+                n = p.numel()
+                value = flat[offset : offset + n].view_as(p)
+                if p.grad is None:
+                    p.grad = value.clone()
+                else:
+                    p.grad.copy_(value)
+                offset += n
+
+    def close(self) -> None:
+        for h in self._handles:
+            h.remove()
+        self._handles = []
+        self._keep = []
 
 
 def init(backend: Optional[str] = None, contract: Optional[Dict[str, Any]] = None) -> Runtime:

@@ -14,11 +14,13 @@
  * (`assignMicrobatches`, replicas in index order), so the runtime reproduces exactly what the plan
  * predicted, and a DAG edge k goes from the producer's owner of k to the consumer's owner of k.
  * A replica's gradient weight is samples / global: Σ_r weight_r · (mean gradient of replica r) is the
- * mean gradient of the whole batch, however uneven the shares.
+ * mean gradient of the whole batch, however uneven the shares. The runtime all-reduces gradients in
+ * buckets of `gradientBucketMiB` under the last backward, as the performance model charges.
  */
 
 import { inputError } from '../errors';
 import { assignMicrobatches } from '../perf/simulate';
+import { DEFAULT_GRADIENT_BUCKET_MIB } from '../perf/sync';
 import type { Plan } from '../spec/plan';
 import { problemOf } from '../spec/problem';
 import { formatSchemaErrors, schemaValidator } from '../spec/schemas';
@@ -128,6 +130,7 @@ export function launchContract(plan: Plan, options: LaunchOptions = {}): LaunchC
     processPer,
     worldSize: ranks.length,
     batch: { global: model.batch.global, micro, microbatches: totalMicro },
+    gradientBucketMiB: model.optimizer.gradientBucketMiB ?? DEFAULT_GRADIENT_BUCKET_MIB,
     nodes: Array.from({ length: cluster.nodes }, (_, node) => ({ node, ranks: ranks.filter((r) => r.node === node).map((r) => r.rank) })),
     modules,
     ranks,

@@ -7,18 +7,23 @@ const slowest = (a: LinkKind, b: LinkKind): LinkKind => (LINK_ORDER.indexOf(b) >
 
 /**
  * Where each module's iteration goes, from one simulation: compute (its busiest replica's forward,
- * backward and optimizer time), its gradient all-reduce (time, bytes, link), the activations and
- * activation gradients it sends to other GPUs, and idle (the iteration less compute and all-reduce).
+ * backward and optimizer time), its gradient all-reduce (the links' time over all its buckets, bytes,
+ * link), the activations and activation gradients it sends to other GPUs, and idle (the iteration less
+ * compute and the part of the all-reduce that runs after the last backward).
  * The one source for `plan`, `compare`, `score`, `show` and the JSON prediction.
  */
 export function moduleBreakdown(order: readonly string[], sim: Simulation, replicas: readonly PlanReplica[]): ModuleStage[] {
   return order.map((module) => {
     const computeMs = sim.moduleBusyMs.get(module) ?? 0;
     let allReduce = { ms: 0, bytes: 0, link: 'none' as LinkKind };
+    let exposedMs = 0;
     const sent = { ms: 0, bytes: 0, link: 'none' as LinkKind };
     for (const c of sim.communication) {
       if (c.module !== module) continue;
-      if (c.kind === 'all-reduce') allReduce = { ms: c.endMs - c.startMs, bytes: c.bytes, link: c.link };
+      if (c.kind === 'all-reduce') {
+        allReduce = { ms: sim.syncMs.get(module) ?? 0, bytes: c.bytes, link: c.link };
+        exposedMs = c.exposedMs ?? c.endMs - c.startMs;
+      }
       else {
         sent.ms += c.endMs - c.startMs;
         sent.bytes += c.bytes;
@@ -30,7 +35,7 @@ export function moduleBreakdown(order: readonly string[], sim: Simulation, repli
       busyMs: computeMs,
       replicas: replicas.filter((r) => r.module === module).length,
       computeMs,
-      idleMs: Math.max(0, sim.iterationMs - computeMs - allReduce.ms),
+      idleMs: Math.max(0, sim.iterationMs - computeMs - exposedMs),
       communication: { allReduce, activations: sent },
     };
   });

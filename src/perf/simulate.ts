@@ -3,7 +3,7 @@ import { BYTES_PER_ELEMENT } from './kernels';
 import { inflightLimit } from './memory';
 import { interferenceFactor, type PerfModel } from './perf-model';
 import { Heap } from './heap';
-import { gradientSync, optimizerStepMs, transferMs, type LinkKind } from './sync';
+import { gradientSync, hiddenSyncMs, optimizerStepMs, syncTailMs, transferMs, type LinkKind } from './sync';
 
 export type TaskKind = 'forward' | 'backward' | 'optimizer';
 
@@ -18,8 +18,8 @@ export type TimelineEvent = {
 };
 
 /**
- * Data moved between GPUs: a module's gradient all-reduce over its replicas (once per iteration, after
- * its last backward), or one microbatch's activations (forward) or activation gradients (backward)
+ * Data moved between GPUs: a module's gradient all-reduce over its replicas (once per iteration, in
+ * buckets from its first bucket's start to its last's end), or one microbatch's activations (forward) or activation gradients (backward)
  * sent by `module` to a consumer on another GPU.
  */
 export type CommunicationEvent = {
@@ -35,6 +35,8 @@ export type CommunicationEvent = {
   readonly bytes: number;
   readonly startMs: number;
   readonly endMs: number;
+  /** For the all-reduce: how long it runs on after the module's last backward ends (the rest hides under backwards). */
+  readonly exposedMs?: number;
 };
 
 export type Simulation = {
@@ -43,7 +45,7 @@ export type Simulation = {
   /** Busy time per module: its busiest replica's compute and optimizer time. */
   readonly moduleBusyMs: ReadonlyMap<string, number>;
   readonly slotBusyMs: ReadonlyMap<string, number>;
-  /** Time spent in gradient collectives per module (off the SMs in this model). */
+  /** Time the links spend in a module's gradient collectives, all buckets together (off the SMs in this model). */
   readonly syncMs: ReadonlyMap<string, number>;
   /** Every all-reduce and every transfer between GPUs, by start time. */
   readonly communication: readonly CommunicationEvent[];
@@ -94,7 +96,8 @@ export function assignMicrobatches(counts: readonly number[]): number[] {
  * Discrete-event simulation of one training iteration of a plan: microbatches flow forward through the
  * module DAG and backward in reverse, each slot runs one task at a time (backward first, then the
  * oldest forward), activations cross GPUs over the right link, a module's gradients are synchronised
- * once all its replicas finish, then each replica steps its optimizer on its own slot.
+ * in buckets while its replicas' last backwards run (src/perf/sync.ts, syncTailMs), then each replica
+ * steps its optimizer on its own slot.
  */
 export function simulateIteration(perf: PerfModel, gpus: readonly PlanGpu[], replicas: readonly PlanReplica[]): Simulation {
   const { model } = perf;
@@ -306,17 +309,29 @@ export function simulateIteration(perf: PerfModel, gpus: readonly PlanGpu[], rep
   for (const m of model.modules) {
     if (!m.trainable) continue;
     const reps = replicasOf.get(m.name) ?? [];
-    let lastBackward = 0;
-    for (const t of bwd.get(m.name)!) lastBackward = Math.max(lastBackward, t.endMs);
+    // Each replica's last backward: its buckets become ready while it runs (syncTailMs).
+    const last = new Map<number, Task>();
+    for (const t of bwd.get(m.name)!) {
+      const before = last.get(t.replica);
+      if (!before || t.endMs > before.endMs) last.set(t.replica, t);
+    }
     const nodes = reps.map((r) => slotInfo.get(r.slot)!.node);
     const allReduce = gradientSync(perf, m.name, reps.length, nodes.some((n) => n !== nodes[0]));
-    const sync = allReduce.ms;
-    syncMs.set(m.name, sync);
-    if (reps.length > 1) communication.push({ kind: 'all-reduce', module: m.name, microbatch: -1, slots: reps.map((r) => r.slot), link: allReduce.link, bytes: allReduce.bytes, startMs: lastBackward, endMs: lastBackward + sync });
+    syncMs.set(m.name, allReduce.ms);
+    let syncEnd = 0;
+    let firstBucket = 0;
+    let lastEnd = 0;
+    for (const t of last.values()) {
+      lastEnd = Math.max(lastEnd, t.endMs);
+      const d = t.endMs - t.startMs;
+      syncEnd = Math.max(syncEnd, t.endMs + syncTailMs(allReduce, hiddenSyncMs(allReduce.buckets, d, 0, d)));
+      firstBucket = Math.max(firstBucket, t.startMs + d / allReduce.buckets);
+    }
+    if (reps.length > 1) communication.push({ kind: 'all-reduce', module: m.name, microbatch: -1, slots: reps.map((r) => r.slot), link: allReduce.link, bytes: allReduce.bytes, startMs: firstBucket, endMs: syncEnd, exposedMs: syncEnd - lastEnd });
     for (const r of reps) {
       const info = slotInfo.get(r.slot)!;
       const stepMs = optimizerStepMs(perf, m.name, reps.length, info.quota);
-      const start = Math.max(lastBackward + sync, slotEnd.get(r.slot) ?? 0);
+      const start = Math.max(syncEnd, slotEnd.get(r.slot) ?? 0);
       const end = start + stepMs;
       slotEnd.set(r.slot, end);
       timeline.push({ slot: r.slot, module: m.name, kind: 'optimizer', microbatch: -1, startMs: start, endMs: end });

@@ -9,13 +9,7 @@ import { achievedBandwidthGBps, physicsFor } from './physics';
  * simulator does.
  */
 
-/** Ring all-reduce of `bytes` over replicas on the given nodes: 2(R−1)/R of the data over the slowest link. */
-export function allReduceMs(perf: PerfModel, nodes: readonly number[], bytes: number): number {
-  const spansNodes = nodes.length > 0 && nodes.some((n) => n !== nodes[0]);
-  return ringAllReduceMs(perf, nodes.length, spansNodes, bytes);
-}
-
-/** The same ring all-reduce from the replica count and whether the replicas span more than one node. */
+/** Ring all-reduce of `bytes` over `replicas` replicas: 2(R−1)/R of the data over the slowest link (the links between nodes when they span several). */
 export function ringAllReduceMs(perf: PerfModel, replicas: number, spansNodes: boolean, bytes: number): number {
   if (replicas <= 1) return 0;
   const links = perf.cluster.links;
@@ -26,25 +20,72 @@ export function ringAllReduceMs(perf: PerfModel, replicas: number, spansNodes: b
 /** Which link a collective or a transfer crosses: none (one replica, or the same GPU), the links inside a node (NVLink on GPUs), or the links between nodes. */
 export type LinkKind = 'none' | 'intra-node' | 'inter-node';
 
-/** One module's gradient synchronisation: how long, how many bytes each replica contributes, over which link. */
-export type GradientSync = { readonly ms: number; readonly bytes: number; readonly link: LinkKind };
+/**
+ * One module's gradient synchronisation: how long the collectives keep the links busy in all, how many
+ * bytes each replica contributes, over which link, and in how many buckets.
+ */
+export type GradientSync = { readonly ms: number; readonly bytes: number; readonly link: LinkKind; readonly buckets: number };
+
+/** PyTorch DDP's default gradient bucket (`bucket_cap_mb=25`, in MiB: pytorch/pytorch#118421, torch/nn/parallel/distributed.py). */
+export const DEFAULT_GRADIENT_BUCKET_MIB = 25;
+
+/** How many buckets a module's gradients travel in: one per `optimizer.gradientBucketMiB` (0: one, after the last backward). */
+export function gradientBuckets(perf: PerfModel, bytes: number): number {
+  const mib = perf.model.optimizer.gradientBucketMiB ?? DEFAULT_GRADIENT_BUCKET_MIB;
+  return mib > 0 ? Math.max(1, Math.ceil(bytes / (mib * 1024 * 1024))) : 1;
+}
 
 /**
- * Gradient synchronisation of a module over `replicas` replicas: a ring all-reduce of its gradients
- * (ZeRO-3 adds the parameter gathers: ×1.5 time and bytes). The one formula the simulator, the
- * reports and the bounds use.
+ * Gradient synchronisation of a module over `replicas` replicas: one ring all-reduce per bucket of its
+ * gradients (ZeRO-3 adds the parameter gathers: ×1.5 time and bytes). The one formula the simulator,
+ * the reports and the bounds use.
  */
 export function gradientSync(perf: PerfModel, module: string, replicas: number, spansNodes: boolean): GradientSync {
-  if (replicas <= 1) return { ms: 0, bytes: 0, link: 'none' };
+  if (replicas <= 1) return { ms: 0, bytes: 0, link: 'none', buckets: 1 };
   const e = BYTES_PER_ELEMENT[perf.model.precision];
   const zero3 = perf.model.optimizer.zeroStage >= 3 ? 1.5 : 1;
   const bytes = perf.timings.get(module)!.params * e;
-  return { ms: ringAllReduceMs(perf, replicas, spansNodes, bytes) * zero3, bytes: bytes * zero3, link: spansNodes ? 'inter-node' : 'intra-node' };
+  const buckets = gradientBuckets(perf, bytes);
+  const ms = buckets * ringAllReduceMs(perf, replicas, spansNodes, bytes / buckets) * zero3;
+  return { ms, bytes: bytes * zero3, link: spansNodes ? 'inter-node' : 'intra-node', buckets };
 }
 
-/** The time of `gradientSync`, for the bounds. */
-export function gradientSyncMs(perf: PerfModel, module: string, replicas: number, spansNodes: boolean): number {
-  return gradientSync(perf, module, replicas, spansNodes).ms;
+/**
+ * From the end of a replica's work to the end of its module's gradient sync (src/plan/exact/README.md,
+ * "Bucketed sync"), given how much of the sync that work can hide (`hiddenSyncMs`). The last backward
+ * (start s, duration D) makes the k buckets ready evenly, at s + D·i/k; bucket i's all-reduce starts
+ * once every replica has it ready and the previous bucket is done, and takes sync/k. Unrolled, the sync
+ * ends at max over replicas of  e + max(sync/k, sync − D·(1 − 1/k)):  the last bucket after the
+ * backward, or the whole sync after the first bucket. k = 1 is one all-reduce after the last backward.
+ */
+export function syncTailMs(sync: Pick<GradientSync, 'ms' | 'buckets'>, hiddenMs: number): number {
+  if (sync.ms <= 0) return 0;
+  return Math.max(sync.ms / sync.buckets, sync.ms - hiddenMs);
+}
+
+/**
+ * How much of a sync in k buckets hides under a replica's work when that work counts `microbatchMs`
+ * for its last microbatch, whose forward takes at least `forwardMs` and backward at least `backwardMs`:
+ * the sync ends at least at (start of the last backward) + backward/k + sync, and that start is at least
+ * (work − microbatchMs + forward). The simulator's own case (the actual times) is D·(1 − 1/k); a bound
+ * passes the floors it counted, and smaller floors only hide more (a valid, looser bound).
+ */
+export function hiddenSyncMs(buckets: number, microbatchMs: number, forwardMs: number, backwardMs: number): number {
+  return Math.max(0, microbatchMs - forwardMs - backwardMs / buckets);
+}
+
+/**
+ * For the heuristics' estimates: the sync's tail after a replica whose last backward took `backwardMs`,
+ * the module's replicas sitting on `nodes` (one entry per replica).
+ */
+export function syncAfterBackwardMs(perf: PerfModel, module: string, nodes: readonly number[], backwardMs: number): number {
+  const sync = gradientSync(perf, module, nodes.length, nodes.some((n) => n !== nodes[0]));
+  return syncTailMs(sync, hiddenSyncMs(sync.buckets, backwardMs, 0, backwardMs));
+}
+
+/** The buckets of a module's gradients (the same for every replica count). */
+export function moduleBuckets(perf: PerfModel, module: string): number {
+  return gradientBuckets(perf, perf.timings.get(module)!.params * BYTES_PER_ELEMENT[perf.model.precision]);
 }
 
 /** A point-to-point transfer of `bytes` between two GPUs (activations forward, their gradients backward). */

@@ -1,7 +1,6 @@
 import type { PerfModel } from '../perf/perf-model';
 import { replicaMemoryBytes, WORKSPACE_BYTES_PER_GPU } from '../perf/memory';
-import { allReduceMs } from '../perf/sync';
-import { BYTES_PER_ELEMENT } from '../perf/kernels';
+import { syncAfterBackwardMs } from '../perf/sync';
 import type { Layout } from './layout';
 import { layoutPeakMemory } from './fits';
 
@@ -34,7 +33,7 @@ export function exclusiveStageMs(perf: PerfModel, module: string, n: number): nu
   const t = perf.timings.get(module)!;
   const spec = perf.moduleByName.get(module)!;
   const nodes = Array.from({ length: n }, (_, i) => perf.nodeOf(i));
-  const sync = spec.trainable ? allReduceMs(perf, nodes, t.params * BYTES_PER_ELEMENT[perf.model.precision]) : 0;
+  const sync = spec.trainable ? syncAfterBackwardMs(perf, module, nodes, t.backwardMs(1)) : 0;
   return perReplica * (t.forwardMs(1) + t.backwardMs(1)) + sync;
 }
 

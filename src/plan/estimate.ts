@@ -1,14 +1,13 @@
 import { replicaMemoryBytes, WORKSPACE_BYTES_PER_GPU, WORKSPACE_BYTES_PER_SLOT } from '../perf/memory';
 import type { PerfModel } from '../perf/perf-model';
-import { allReduceMs } from '../perf/sync';
-import { BYTES_PER_ELEMENT } from '../perf/kernels';
+import { syncAfterBackwardMs } from '../perf/sync';
 import { moduleTimeInPattern, type Layout } from './layout';
 
 /**
  * Fast linear estimate of a layout's iteration time, for search: the steady state of the slowest
  * module (microbatches over its total rate; a slot shared in time gives each of its modules one
  * microbatch per sum of their times), plus one microbatch's trip through every module (fill and
- * drain) and the slowest gradient all-reduce. The simulator scores the finalists exactly.
+ * drain) and the slowest gradient sync's tail after its last backward. The simulator scores the finalists exactly.
  */
 export function estimateLayoutMs(perf: PerfModel, layout: Layout): number {
   const microbatches = perf.microbatches;
@@ -30,7 +29,6 @@ export function estimateLayoutMs(perf: PerfModel, layout: Layout): number {
   let slowestRate = Infinity;
   let fill = 0;
   let sync = 0;
-  const e = BYTES_PER_ELEMENT[perf.model.precision];
   for (const m of perf.model.modules) {
     const r = rate.get(m.name);
     if (!r) return Infinity;
@@ -39,7 +37,7 @@ export function estimateLayoutMs(perf: PerfModel, layout: Layout): number {
     if (m.trainable) {
       const n = replicas.get(m.name)!;
       const nodes = Array.from({ length: n }, (_, i) => perf.nodeOf(i));
-      sync = Math.max(sync, allReduceMs(perf, nodes, perf.timings.get(m.name)!.params * e));
+      sync = Math.max(sync, syncAfterBackwardMs(perf, m.name, nodes, perf.timings.get(m.name)!.backwardMs(1)));
     }
   }
   return microbatches / slowestRate + fill + sync;

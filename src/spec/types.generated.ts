@@ -14,6 +14,8 @@ export type ModelSpec = {
     /** Optimizer state bytes per trainable parameter (AdamW mixed precision: 4 master + 4 m + 4 v = 12); at most 64. */
     readonly stateBytesPerParam: number;
     readonly zeroStage: 0 | 1 | 2 | 3;
+    /** Gradients are all-reduced in buckets of this many MiB while the last backward still runs, as PyTorch DDP does (its bucket_cap_mb); default 25, DDP's default. 0: one all-reduce after the last backward. */
+    readonly gradientBucketMiB?: number;
   };
   readonly batch: {
     /** Samples per iteration, at most 2^31 (and at most 2048 micro-batches per iteration, checked after the schema). */
@@ -336,6 +338,8 @@ export type LaunchContract = {
     readonly micro: number;
     readonly microbatches: number;
   };
+  /** Gradient bucket size of train_step(sync_gradients=True): the plan's optimizer.gradientBucketMiB (25, DDP's default, when unset); 0: one bucket per module. */
+  readonly gradientBucketMiB?: number;
   /** Every node of the cluster with its ranks (empty where the plan leaves a node idle). */
   readonly nodes: readonly {
     readonly node: number;

@@ -21,8 +21,9 @@ export const CPU_PAIR: ClusterSpec = {
  * of 2 cores for image+audio and one of 2 cores for the head; GPU 1 runs all three modules in one slot.
  * image 20/12, audio 12/20, head 24/8 samples: activations cross ranks both ways.
  */
-export function unevenBuiltinPlan(cluster: ClusterSpec = CPU_PAIR, split: readonly [number, number] = [2, 2]): Plan {
-  const perf = buildPerfModel(BUILTIN_MODEL, cluster);
+export function unevenBuiltinPlan(cluster: ClusterSpec = CPU_PAIR, split: readonly [number, number] = [2, 2], gradientBucketMiB?: number): Plan {
+  const model = gradientBucketMiB === undefined ? BUILTIN_MODEL : { ...BUILTIN_MODEL, optimizer: { ...BUILTIN_MODEL.optimizer, gradientBucketMiB } };
+  const perf = buildPerfModel(model, cluster);
   const n = cluster.gpu.smCount;
   const gpus = [
     { id: 0, node: 0, slots: [{ id: 'g0.s0', quotaFraction: split[0] / n, smCount: split[0], modules: ['image', 'audio'] }, { id: 'g0.s1', quotaFraction: split[1] / n, smCount: split[1], modules: ['head'] }] },

@@ -17,8 +17,8 @@ const pick = <T>(random: () => number, xs: readonly T[]): T => xs[Math.floor(ran
 
 /**
  * ≤ 4 modules in a random DAG (explicit shapes whose GEMMs fill from a few to all SMs), 2–4 GPUs on
- * 1–2 nodes, 3–5 quota levels, 1–3 microbatches per GPU, ZeRO 0–3, and a memory that binds in about a
- * third of the instances.
+ * 1–2 nodes, 3–5 quota levels, 1–3 microbatches per GPU, ZeRO 0–3, gradient buckets from none to many,
+ * and a memory that binds in about a third of the instances.
  */
 export function tinyInstance(seed: number): Instance {
   const random = rng(seed);
@@ -79,6 +79,10 @@ export function tinyInstance(seed: number): Instance {
     },
     links: { intraNodeGBps: 100 + Math.floor(random() * 300), interNodeGBps: 5 + Math.floor(random() * 40), latencyUs: Math.floor(random() * 10) },
   };
+  // Gradient buckets (drawn last, so the rest of each seed's instance is what it was): DDP's default
+  // 25 MiB when unset, one all-reduce after the last backward at 0, or many small buckets.
+  const bucketMiB = pick(random, [undefined, 0, 2, 25, 100]);
+  if (bucketMiB !== undefined) return { seed, model: { ...model, optimizer: { ...model.optimizer, gradientBucketMiB: bucketMiB } }, cluster };
   return { seed, model, cluster };
 }
 

@@ -2,10 +2,11 @@
  * Tail classes (README.md in this folder, "Classes"): a trainable module's own tail, gradient sync plus
  * optimizer step, depends on its replica count R and on whether its replicas span nodes. The relaxation
  * gives each such module one class, a range of R and a span, and charges the least tail over the class:
- * sync at the range's lowest R (sync grows with R) plus the step at its highest R (ZeRO shrinks it).
+ * the sync's tail at the range's lowest R (sync grows with R) plus the step at its highest R (ZeRO
+ * shrinks it). How much of the sync hides under the replica's work depends on the slot (`classTailMs`).
  */
 
-import { gradientSyncMs, optimizerStepMs } from '../../perf/sync';
+import { gradientSync, hiddenSyncMs, optimizerStepMs, syncTailMs, type GradientSync } from '../../perf/sync';
 import type { BoundTerms } from './terms';
 
 export type TailClass = {
@@ -13,8 +14,18 @@ export type TailClass = {
   readonly hi: number;
   readonly spansNodes: boolean;
   /** Least sync over the class: at R = lo. */
-  readonly syncMs: number;
+  readonly sync: GradientSync;
 };
+
+/**
+ * The least own tail of a module in class `c` on a slot at quota `q` whose work counts `microbatchMs`
+ * per microbatch: the sync's tail after what that work hides (the module's fastest forward and
+ * backward are floors of the last microbatch's), then the step at the class's highest R.
+ */
+export function classTailMs(terms: BoundTerms, module: string, c: TailClass, q: number, microbatchMs: number): number {
+  const mt = terms.modules.get(module)!;
+  return syncTailMs(c.sync, hiddenSyncMs(c.sync.buckets, microbatchMs, mt.forwardMin, mt.backwardMin)) + optimizerStepMs(terms.perf, module, c.hi, q);
+}
 
 /** Candidate lower ends of R ranges: every count to 8, then 25% apart. */
 function rangeStarts(max: number): number[] {
@@ -41,11 +52,12 @@ export function tailClasses(terms: BoundTerms, module: string, T: number, tolera
     const max = spansNodes ? terms.maxReplicas : Math.min(terms.maxReplicas, singleMax);
     const starts = rangeStarts(max).filter((r) => !spansNodes || r >= 2);
     let current: TailClass | undefined;
-    const tail = (c: TailClass) => c.syncMs + optimizerStepMs(perf, module, c.hi, 1);
+    // At the fastest microbatch anywhere: start + work + tail grows with the microbatch time, so this is the least.
+    const tail = (c: TailClass) => classTailMs(terms, module, c, 1, fastest);
     const feasible = (c: TailClass) => terms.fixedMs + mt.headMs + Math.ceil(microbatches / c.hi) * fastest + Math.max(mt.drainMs, tail(c)) <= T;
     starts.forEach((lo, i) => {
       const hi = i + 1 < starts.length ? starts[i + 1] - 1 : max;
-      const part: TailClass = { lo, hi, spansNodes, syncMs: gradientSyncMs(perf, module, lo, spansNodes) };
+      const part: TailClass = { lo, hi, spansNodes, sync: gradientSync(perf, module, lo, spansNodes) };
       if (!feasible(part)) return;
       if (current && current.hi + 1 === lo) {
         const merged: TailClass = { ...current, hi };

@@ -7,8 +7,8 @@
  */
 
 import { ModelBuilder, type MilpModel, type Term } from '../../../solver/model';
-import { optimizerStepMs } from '../../perf/sync';
-import { tailClasses, type TailClass } from './classes';
+import { hiddenSyncMs, optimizerStepMs } from '../../perf/sync';
+import { classTailMs, tailClasses, type TailClass } from './classes';
 import type { Pattern, PatternSet } from './patterns';
 import type { BoundTerms } from './terms';
 import { microbatchMs } from './interference';
@@ -50,11 +50,12 @@ export function formulate(terms: BoundTerms, set: PatternSet, T: number, maxLamb
     }
     classes.set(m, cs);
   }
-  const tailOf = (m: string, q: number, c?: TailClass): number => {
+  // What must follow a replica's last task, on a slot at quota q whose work counts `microbatch` per microbatch.
+  const tailOf = (m: string, q: number, microbatch: number, c?: TailClass): number => {
     const mt = terms.modules.get(m)!;
     if (!mt.hasBackward) return mt.afterForwardMs;
     if (!mt.trainable) return mt.drainMs;
-    const own = c ? c.syncMs + optimizerStepMs(perf, m, c.hi, q) : mt.ownTailMinMs;
+    const own = c ? classTailMs(terms, m, c, q, microbatch) : mt.ownTailMinMs(hiddenSyncMs(mt.buckets, microbatch, mt.forwardMin, mt.backwardMin));
     return Math.max(mt.drainMs, own);
   };
   const leastStep = (m: string, q: number, c?: TailClass): number => (trainable.has(m) ? optimizerStepMs(perf, m, c ? c.hi : terms.maxReplicas, q) : 0);
@@ -66,7 +67,8 @@ export function formulate(terms: BoundTerms, set: PatternSet, T: number, maxLamb
   const capAt = (p: Pattern, s: number, m: string, c?: TailClass) => {
     const mt = terms.modules.get(m)!;
     const level = p.slots[s].level;
-    return Math.floor((window - mt.headMs - tailOf(m, terms.levels[level], c)) / microbatchMs(terms, m, level, p.factors[s], p.slots[s].low) + 1e-9);
+    const microbatch = microbatchMs(terms, m, level, p.factors[s], p.slots[s].low);
+    return Math.floor((window - mt.headMs - tailOf(m, terms.levels[level], microbatch, c)) / microbatch + 1e-9);
   };
   const usable = set.patterns.filter((p) =>
     p.slots.every((slot, s) => slot.explicit.every((i) => (classes.get(set.explicit[i]) ?? [undefined]).some((c) => capAt(p, s, set.explicit[i], c) >= 1))),
@@ -121,7 +123,7 @@ export function formulate(terms: BoundTerms, set: PatternSet, T: number, maxLamb
       const steps: Term[] = [...explicitHere].filter((m) => trainable.has(m)).flatMap((m) => perClass(m, (c) => leastStep(m, q(s), c)));
       b.addRow(`slot[p${p.id},s${s}]`, [...work, ...steps, { variable: n(p.id), coefficient: -(window - head) }], { upper: 0 });
       // (3b) per slot: start, all work, then the least tail of whichever module ends it
-      const after = Math.min(...mods.map((m) => Math.min(...(classes.get(m) ?? [undefined]).map((c) => tailOf(m, q(s), c)))));
+      const after = Math.min(...mods.map((m) => Math.min(...(classes.get(m) ?? [undefined]).map((c) => tailOf(m, q(s), d(m), c)))));
       b.addRow(`slotTail[p${p.id},s${s}]`, [...work, { variable: n(p.id), coefficient: -(window - head - after) }], { upper: 0 });
     });
   }

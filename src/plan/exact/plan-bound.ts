@@ -6,7 +6,7 @@
  */
 
 import { interferenceFactor, type PerfModel } from '../../perf/perf-model';
-import { gradientSyncMs, optimizerStepMs } from '../../perf/sync';
+import { gradientSync, hiddenSyncMs, optimizerStepMs, syncTailMs, type GradientSync } from '../../perf/sync';
 import { BYTES_PER_ELEMENT } from '../../perf/kernels';
 import type { PlanGpu, PlanReplica } from '../../spec/plan';
 import type { BoundTerms } from './terms';
@@ -84,17 +84,25 @@ export function planLowerBound(terms: BoundTerms, gpus: readonly PlanGpu[], repl
     head.set(m, slots);
   }
 
-  // Tails: after a module's last backward, its sync and a step, and its inputs' backwards.
-  const sync = new Map<string, number>();
+  // Tails: after a module's last backward, its sync (bucketed: syncTailMs, with the backward floor it
+  // counted) and a step, and its inputs' backwards.
+  const sync = new Map<string, GradientSync>();
   const maxStep = new Map<string, number>();
   const minStep = new Map<string, number>();
+  const fastestBackward = new Map<string, number>();
   for (const m of perf.order) {
     const reps = byModule.get(m)!;
     const spans = reps.some((r) => r.node !== reps[0]?.node);
-    sync.set(m, terms.modules.get(m)!.trainable ? gradientSyncMs(perf, m, reps.length, spans) : 0);
+    sync.set(m, gradientSync(perf, m, terms.modules.get(m)!.trainable ? reps.length : 0, spans));
     maxStep.set(m, Math.max(0, ...reps.map((r) => r.stepMs)));
     minStep.set(m, reps.length > 0 ? Math.min(...reps.map((r) => r.stepMs)) : 0);
+    fastestBackward.set(m, Math.min(...reps.map((r) => r.backwardMs)));
   }
+  /** After a replica's work whose last microbatch counted `forward` + `backward`: until its sync ends. */
+  const syncAfter = (m: string, forward: number, backward: number): number => {
+    const s = sync.get(m)!;
+    return syncTailMs(s, hiddenSyncMs(s.buckets, forward + backward, forward, backward));
+  };
   const drain = new Map<string, number>();
   const tailAfterBackward = new Map<string, number>();
   for (const m of perf.order) {
@@ -102,17 +110,16 @@ export function planLowerBound(terms: BoundTerms, gpus: readonly PlanGpu[], repl
     for (const u of spec.get(m)!.inputs) {
       const mu = terms.modules.get(u)!;
       if (!mu.hasBackward) continue;
-      const fastest = Math.min(...byModule.get(u)!.map((r) => r.backwardMs));
-      d = Math.max(d, fastest + tailAfterBackward.get(u)!);
+      d = Math.max(d, fastestBackward.get(u)! + tailAfterBackward.get(u)!);
     }
     drain.set(m, d);
-    const own = terms.modules.get(m)!.trainable ? sync.get(m)! + minStep.get(m)! : 0;
+    const own = terms.modules.get(m)!.trainable ? syncAfter(m, 0, fastestBackward.get(m)!) + minStep.get(m)! : 0;
     tailAfterBackward.set(m, Math.max(d, own));
   }
   const tailAfterLast = (r: Rep): number => {
     const mt = terms.modules.get(r.module)!;
     if (!mt.hasBackward) return mt.afterForwardMs;
-    return Math.max(drain.get(r.module)!, mt.trainable ? sync.get(r.module)! + r.stepMs : 0);
+    return Math.max(drain.get(r.module)!, mt.trainable ? syncAfter(r.module, r.forwardMs, r.backwardMs) + r.stepMs : 0);
   };
 
   let boundMs = 0;
@@ -126,19 +133,24 @@ export function planLowerBound(terms: BoundTerms, gpus: readonly PlanGpu[], repl
   const f = (ms: number) => ms.toFixed(3);
   const slotReps = new Map<string, Rep[]>();
   for (const m of perf.order) {
-    let lastEnd = 0;
+    let syncEnd = 0;
+    let ends = '';
     for (const r of byModule.get(m)!) {
       const h = head.get(m)!.get(r.slot)!;
       const work = r.count * (r.forwardMs + r.backwardMs);
-      lastEnd = Math.max(lastEnd, h + work);
       // (B1) one replica: its start, all its microbatches, then what must follow its last task.
       const tail = tailAfterLast(r);
       consider(h + work + tail, () => `replica of ${m} on ${r.slot}: start ${f(h)} + work ${f(work)} + tail ${f(tail)}`);
       slotReps.set(r.slot, [...(slotReps.get(r.slot) ?? []), r]);
+      const after = syncAfter(m, r.forwardMs, r.backwardMs);
+      if (h + work + after > syncEnd) {
+        syncEnd = h + work + after;
+        ends = `last backward on ${r.slot} ${f(h + work)} + sync ${f(after)}`;
+      }
     }
-    // (B2) a trainable module: its last backward, its sync, then the slowest of its replicas' steps.
+    // (B2) a trainable module: the end of its sync (the latest replica's decides), then the slowest of its replicas' steps.
     if (terms.modules.get(m)!.trainable && byModule.get(m)!.length > 0) {
-      consider(lastEnd + sync.get(m)! + maxStep.get(m)!, () => `module ${m}: last backward ${f(lastEnd)} + sync ${f(sync.get(m)!)} + step ${f(maxStep.get(m)!)}`);
+      consider(syncEnd + maxStep.get(m)!, () => `module ${m}: ${ends} + step ${f(maxStep.get(m)!)}`);
     }
   }
   // (B3) one slot: its first task's start, every task on it, then its optimizer steps (or the least tail).

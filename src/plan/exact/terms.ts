@@ -6,7 +6,7 @@
  */
 
 import { pressureOf, type PerfModel } from '../../perf/perf-model';
-import { gradientSyncMs, optimizerStepMs } from '../../perf/sync';
+import { gradientSync, hiddenSyncMs, moduleBuckets, optimizerStepMs, syncTailMs } from '../../perf/sync';
 import { quotaLevels } from '../../perf/timing';
 
 export type ModuleTerms = {
@@ -34,8 +34,15 @@ export type ModuleTerms = {
   readonly drainMs: number;
   /** After the end of a forward, the least time until the iteration ends (downstream forwards, then backwards). */
   readonly afterForwardMs: number;
-  /** The module's own tail at its best replica count: min over R and span of sync + fastest step. */
-  readonly ownTailMinMs: number;
+  /** Buckets its gradients are all-reduced in (src/perf/sync.ts). */
+  readonly buckets: number;
+  /**
+   * The module's own tail at its best replica count, after work that hides `hiddenMs` of the sync
+   * (hiddenSyncMs): min over R and span of the sync's tail + fastest step. 0 for a frozen module.
+   */
+  readonly ownTailMinMs: (hiddenMs: number) => number;
+  /** `ownTailMinMs` after a backward at `backwardMin`: what the drain chains charge. */
+  readonly ownTailAfterBackwardMs: number;
 };
 
 export type BoundTerms = {
@@ -53,20 +60,25 @@ export type BoundTerms = {
 };
 
 /**
- * min over R in [1, maxReplicas] and both spans of sync(R) + step(R) at full quota. Sync grows with R
- * and the step shrinks (ZeRO shards it), so over an interval [r, r'] the sum is at least
- * sync(r) + step(r'): exact for every R up to 64, intervals 5% wide above.
+ * min over R in [1, maxReplicas] and both spans of tail(sync(R)) + step(R) at full quota. The sync grows
+ * with R (so does its tail: the bucket count does not depend on R) and the step shrinks (ZeRO shards
+ * it), so over an interval [r, r'] the sum is at least tail(sync(r)) + step(r'): exact for every R up to
+ * 64, intervals 5% wide above. The candidates are listed once; the tail is taken per `hiddenMs`.
  */
-function ownTailLowerBound(perf: PerfModel, module: string, maxReplicas: number, multiNode: boolean): number {
-  let best = Infinity;
+function ownTailLowerBound(perf: PerfModel, module: string, maxReplicas: number, multiNode: boolean): (hiddenMs: number) => number {
+  const candidates: { sync: { ms: number; buckets: number }; stepMs: number }[] = [];
   for (let r = 1; r <= maxReplicas; ) {
     const next = Math.min(maxReplicas, r < 64 ? r : Math.max(r, Math.floor(r * 1.05)));
     for (const span of multiNode && r > 1 ? [false, true] : [false]) {
-      best = Math.min(best, gradientSyncMs(perf, module, r, span) + optimizerStepMs(perf, module, next, 1));
+      candidates.push({ sync: gradientSync(perf, module, r, span), stepMs: optimizerStepMs(perf, module, next, 1) });
     }
     r = next + 1;
   }
-  return best;
+  return (hiddenMs) => {
+    let best = Infinity;
+    for (const c of candidates) best = Math.min(best, syncTailMs(c.sync, hiddenMs) + c.stepMs);
+    return best;
+  };
 }
 
 const cache = new WeakMap<PerfModel, Map<number, BoundTerms>>();
@@ -91,16 +103,18 @@ function computeTerms(perf: PerfModel, maxSlots: number): BoundTerms {
   const consumers = new Map<string, string[]>(model.modules.map((m) => [m.name, []]));
   for (const m of model.modules) for (const i of m.inputs) consumers.get(i)!.push(m.name);
 
-  const base = new Map<string, { hasBackward: boolean; trainable: boolean; forwardAt: number[]; backwardAt: number[]; forwardMin: number; backwardMin: number; ownTailMinMs: number }>();
+  const base = new Map<string, { hasBackward: boolean; trainable: boolean; forwardAt: number[]; backwardAt: number[]; forwardMin: number; backwardMin: number; buckets: number; ownTailMinMs: (hiddenMs: number) => number; ownTailAfterBackwardMs: number }>();
   for (const name of perf.order) {
     const t = perf.timings.get(name)!;
     const hasBackward = t.backward !== 'none';
     const forwardAt = levels.map((q) => t.forwardMs(q) + taskMs);
     const backwardAt = levels.map((q) => (hasBackward ? t.backwardMs(q) + taskMs : 0));
     const trainable = spec.get(name)!.trainable;
-    let ownTailMinMs = 0;
-    if (trainable) ownTailMinMs = ownTailLowerBound(perf, name, maxReplicas, cluster.nodes > 1);
-    base.set(name, { hasBackward, trainable, forwardAt, backwardAt, forwardMin: Math.min(...forwardAt), backwardMin: Math.min(...backwardAt), ownTailMinMs });
+    const buckets = moduleBuckets(perf, name);
+    const ownTailMinMs = trainable ? ownTailLowerBound(perf, name, maxReplicas, cluster.nodes > 1) : () => 0;
+    const backwardMin = Math.min(...backwardAt);
+    const ownTailAfterBackwardMs = ownTailMinMs(hiddenSyncMs(buckets, backwardMin, 0, backwardMin));
+    base.set(name, { hasBackward, trainable, forwardAt, backwardAt, forwardMin: Math.min(...forwardAt), backwardMin, buckets, ownTailMinMs, ownTailAfterBackwardMs });
   }
 
   // Heads in topological order; tails in reverse.
@@ -120,7 +134,7 @@ function computeTerms(perf: PerfModel, maxSlots: number): BoundTerms {
       if (bu.hasBackward) d = Math.max(d, bu.backwardMin + tailAfterBackward.get(u)!);
     }
     drain.set(name, d);
-    tailAfterBackward.set(name, Math.max(d, base.get(name)!.ownTailMinMs));
+    tailAfterBackward.set(name, Math.max(d, base.get(name)!.ownTailAfterBackwardMs));
   }
   // roundTrip(v): from the end of fwd_v(k) to the start of bwd_v(k): consumers with a backward go forward and back first.
   const roundTrip = new Map<string, number>();
