@@ -119,6 +119,24 @@ describe('CLI errors: one clear line naming the file, distinct exit codes, no st
     expect(r.stderr).to.include('more than the whole GPU');
   });
 
+  it('score takes a plan written by hand with no prediction (Mosaic simulates it) and still refuses a broken one', () => {
+    const out = path.join(dir, 'plan3.json');
+    expect(run('plan', '-m', 'llava-1.5-7b', '-c', 'h100-1x8', '--method', 'baseline', '-o', out).status).to.equal(0);
+    const planned = JSON.parse(fs.readFileSync(out, 'utf8'));
+    const { prediction, bound, ...hand } = planned;
+    expect(bound).to.exist;
+    const file = write('hand-plan.json', JSON.stringify({ ...hand, provenance: 'hand' }));
+    const r = run('score', file, '--no-bound', '--json');
+    expect(r.status, r.stderr).to.equal(0);
+    const report = JSON.parse(r.stdout);
+    expect(report.provenance).to.equal('hand');
+    expect(report.iterationMs).to.be.closeTo(prediction.iterationMs, 1e-9 * prediction.iterationMs);
+    expect(report.recordedIterationMs).to.equal(report.iterationMs);
+    hand.gpus[0].slots.push({ id: 'g0.extra', quotaFraction: 0.5, smCount: 66, modules: ['llm'] });
+    const bad = run('score', write('hand-bad.json', JSON.stringify({ ...hand, provenance: 'hand' })), '--no-bound');
+    expectInputError(bad, 'hand-bad.json', 'more than the whole GPU');
+  });
+
   it('plan --profile refuses a profile of another model or device, naming the file', () => {
     const sample = { module: 'llm', device: 'H100-SXM5-80GB', quotaFraction: 1, micro: 4, forwardMs: 10, backwardMs: 20 };
     const other = write('other-model.profile.json', JSON.stringify({ model: 'qwen2-vl-7b', device: 'H100-SXM5-80GB', samples: [sample] }));

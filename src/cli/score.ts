@@ -23,7 +23,7 @@ type ScoreFlags = { profile?: string; trace?: string; json?: boolean; timeLimit:
 export function scoreCommand(): Command {
   return new Command('score')
     .description("Re-simulate any plan file (a hand-written one too) under the current performance model: iteration time, per-module compute, communication and idle time, the plan's own lower bound, and the bound over every plan of the space with this plan's gap to it")
-    .argument('<plan>', 'plan file (from `mosaic plan -o`, or written by hand with provenance "hand")')
+    .argument('<plan>', 'plan file (from `mosaic plan -o`, or written by hand with provenance "hand" and no prediction)')
     .option('-p, --profile <file>', "calibrate with this profile instead of the one embedded in the plan")
     .option('--time-limit <seconds>', 'time limit for the exact search that proves the bound over the space', timeLimit('--time-limit'), DEFAULT_OPTIONS.timeLimitSeconds)
     .option('--solver <name>', 'MILP backend for the bound: highs | glpk | jslp', oneOf('--solver', SOLVER_NAMES), DEFAULT_OPTIONS.solver)

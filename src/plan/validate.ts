@@ -1,6 +1,6 @@
 import { buildPerfModel } from '../perf/perf-model';
 import { planMemoryBytes } from '../perf/memory';
-import type { Plan } from '../spec/plan';
+import type { Plan, PlanFile } from '../spec/plan';
 import { GiB, problemOf } from '../spec/problem';
 
 const EPS = 1e-9;
@@ -10,7 +10,7 @@ const EPS = 1e-9;
  * It re-derives everything from the plan's own model and cluster: quota sums, SM granularity,
  * placement of every module, batch coverage, DAG inputs and memory. Returns one line per problem.
  */
-export function validatePlan(plan: Plan): string[] {
+export function validatePlan(plan: Plan | PlanFile): string[] {
   const problems: string[] = [];
   const { model, cluster } = plan;
   const g = cluster.gpu;
@@ -81,7 +81,9 @@ export function validatePlan(plan: Plan): string[] {
       problems.push(`gpu ${gpu.id}: needs ${(memory[i] / GiB).toFixed(1)} GiB, a ${g.name} has ${g.memoryGiB} GiB`);
     }
   });
+  // A plan file written by hand may have no prediction yet (loadPlan simulates it, then checks it here).
   const p = plan.prediction;
+  if (!p) return problems;
   if (!(Number.isFinite(p.iterationMs) && p.iterationMs > 0)) problems.push(`prediction: iteration time ${p.iterationMs} is not a positive number`);
   if (p.iterationMs < p.lowerBoundMs * (1 - 1e-9)) problems.push(`prediction: iteration ${p.iterationMs} ms beats the lower bound ${p.lowerBoundMs} ms, which no plan can`);
   return problems;

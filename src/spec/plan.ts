@@ -13,7 +13,14 @@
  * other spec files', so the schema that `mosaic show`, `score` and `train` validate with and the
  * types the planner writes cannot drift.
  */
-export type { ModuleStage, ModuleTraffic, Plan, PlanGpu, PlanningBound, PlanReplica, PlanSlot, Prediction, SolverRecord } from './types';
+export type { ModuleStage, ModuleTraffic, PlanFile, PlanGpu, PlanningBound, PlanReplica, PlanSlot, Prediction, SolverRecord } from './types';
+import type { PlanFile, Prediction } from './types';
+
+/**
+ * A plan as the planner writes it and as `loadPlan` returns it: always with its prediction. A plan file
+ * (`PlanFile`) written by hand may leave the prediction out; loadPlan simulates it.
+ */
+export type Plan = PlanFile & { readonly prediction: Prediction };
 
 export const PLAN_VERSION = 1;
 

@@ -227,8 +227,8 @@ export type ProfileSample = {
 
 // schemas/plan.schema.json
 
-/** Which modules run on which GPU slot with which quota, how the batch is split, and the prediction. Written by `mosaic plan -o`, read by `mosaic show`, `mosaic score` and `mosaic train`. A slot is one quota-enforced context (a CUDA green context, or a pinned CPU thread pool): the modules listed on one slot share it in time, different slots on one GPU run at the same time, which covers temporal-sequential (one slot at 100% holding every module), temporal-exclusive (one module per GPU) and spatial colocation (several slots per GPU) with one shape. The embedded model, cluster and profile are checked by their own schemas. */
-export type Plan = {
+/** Which modules run on which GPU slot with which quota, how the batch is split, and the prediction (which a plan written by hand may leave out: Mosaic simulates it when it reads the file). Written by `mosaic plan -o`, read by `mosaic show`, `mosaic score` and `mosaic train`. A slot is one quota-enforced context (a CUDA green context, or a pinned CPU thread pool): the modules listed on one slot share it in time, different slots on one GPU run at the same time, which covers temporal-sequential (one slot at 100% holding every module), temporal-exclusive (one module per GPU) and spatial colocation (several slots per GPU) with one shape. The embedded model, cluster and profile are checked by their own schemas. */
+export type PlanFile = {
   readonly $schema?: string;
   /** The plan file format version (PLAN_VERSION). */
   readonly version: 1;
@@ -244,7 +244,7 @@ export type Plan = {
   readonly scale?: number;
   readonly gpus: readonly PlanGpu[];
   readonly replicas: readonly PlanReplica[];
-  readonly prediction: Prediction;
+  readonly prediction?: Prediction;
   readonly solver?: SolverRecord;
   readonly bound?: PlanningBound;
 };
