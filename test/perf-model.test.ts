@@ -6,6 +6,7 @@ import { buildPerfModel, type ModuleTiming, type PerfModel } from '../src/perf/p
 import { assignMicrobatches, simulateIteration } from '../src/perf/simulate';
 import { curveTime, kernelsLoad } from '../src/perf/timing';
 import { gradientSync, hiddenSyncMs, syncTailMs } from '../src/perf/sync';
+import { physicsFor } from '../src/perf/physics';
 import { explicitModule, rng, tinyCluster, tinyModel } from './helpers/fixtures';
 import type { PlanGpu, PlanReplica } from '../src/spec/plan';
 
@@ -102,10 +103,18 @@ describe('performance model', () => {
         const sim = simulateIteration(perf, gpus, [{ module: 'a', index: 0, slot: 'g0.s0', samples: 8 }, { module: 'a', index: 1, slot: 'g1.s0', samples: 8 }]);
         return { sync: gradientSync(perf, 'a', 2, false), step: sim.timeline.find((e) => e.kind === 'optimizer')!, sim };
       };
-      // 2 MB of bf16 gradients: 4 buckets of 0.5 MiB; both replicas' last backwards end at 2·5 = 10 ms.
+      // 2 MB of bf16 gradients: 4 buckets of 0.5 MiB. Each replica runs 2 microbatches of 2 + 3 ms; the
+      // collective holds a share f of the SMs while it overlaps the last backward, which runs longer by
+      // the overlapped part × f/(1 − f).
       const bucketed = run(0.5);
       expect(bucketed.sync.buckets).to.equal(4);
-      expect(bucketed.step.startMs).to.be.closeTo(10 + Math.max(bucketed.sync.ms / 4, bucketed.sync.ms - 3 * 0.75), 1e-9);
+      const f = physicsFor(tinyCluster()).collectiveSmFraction;
+      expect(f).to.be.within(0.05, 0.3);
+      const S = bucketed.sync.ms;
+      const last = 3 + Math.min(3 * 0.75, S - S / 4) * (f / (1 - f));
+      const lastBackward = bucketed.sim.timeline.filter((e) => e.kind === 'backward' && e.microbatch === 3)[0]!;
+      expect(lastBackward.endMs - lastBackward.startMs).to.be.closeTo(last, 1e-9);
+      expect(bucketed.step.startMs).to.be.closeTo(7 + last + Math.max(S / 4, S - last * 0.75), 1e-9);
       const after = run(0);
       expect(after.sync.buckets).to.equal(1);
       expect(after.step.startMs).to.be.closeTo(10 + after.sync.ms, 1e-9);
@@ -114,7 +123,7 @@ describe('performance model', () => {
       expect(bucketed.step.startMs).to.be.lessThan(after.step.startMs);
       const event = bucketed.sim.communication.find((c) => c.kind === 'all-reduce')!;
       expect(event.endMs).to.be.closeTo(bucketed.step.startMs, 1e-9);
-      expect(event.exposedMs!).to.be.closeTo(bucketed.step.startMs - 10, 1e-9);
+      expect(event.exposedMs!).to.be.closeTo(bucketed.step.startMs - (7 + last), 1e-9);
     });
   });
 

@@ -41,6 +41,11 @@ export type GpuPhysics = {
    * it exceeds what HBM gives.
    */
   readonly interferenceGamma: number;
+  /**
+   * Share of a slot's SMs a gradient collective (NCCL's all-reduce kernels) holds while it overlaps the
+   * backward: the overlapped part of that backward runs on the rest (src/perf/simulate.ts).
+   */
+  readonly collectiveSmFraction: number;
   readonly sources: readonly string[];
 };
 
@@ -68,7 +73,9 @@ export const PHYSICS: Readonly<Record<Architecture, GpuPhysics>> = {
     hostGapUs: 57,
     kernelOverheadUs: 4,
     interferenceGamma: 0.45,
+    collectiveSmFraction: 0.15,
     sources: [
+      'NVIDIA/nccl#1432: an NCCL kernel alone keeps about 15% of an H100\'s SMs busy; overlapped, the compute kernel gets about 85% (not measured here: the GPU sweep has no collective, it needs two GPUs)',
       `${MEASURED_H200}: bf16 8192³ GEMM 790 TFLOP/s on 132 SMs (0.80 of 989), 56 TFLOP/s on 8 SMs (0.93 per SM); 2048³ GEMM time flat from 64 to 112 SMs and halved at 128 (two waves of 128 tiles of 128×256 → one); its one wave takes 28 µs against 22.4 µs of tile work (≈ 4 µs per launch); a tiny kernel replayed from a CUDA graph 0.85 µs`,
       `${MEASURED_H200}: SDPA attention forward 0.58–0.66 of peak at head dim 128 (0.28 at 256 tokens, head dim 64), backward 0.79–0.84 of forward`,
       `${MEASURED_H200}: device copy 4219 GB/s (0.88 of 4800), 90% of it at 80 of 132 SMs; H100: copy ≈ 3.0 of 3.35 TB/s (this workplace's KINDS.md)`,
@@ -95,7 +102,9 @@ export const PHYSICS: Readonly<Record<Architecture, GpuPhysics>> = {
     hostGapUs: 57,
     kernelOverheadUs: 4,
     interferenceGamma: 0.45,
+    collectiveSmFraction: 0.15,
     sources: [
+      'NVIDIA/nccl#1432 (H100): a collective holds about 15% of the SMs; assumed the same share on A100',
       'FlashAttention-2 (arXiv 2307.08691): forward 50–73% of A100 peak, "close to the efficiency of GEMM"; backward lower',
       'RRZE-HPC/gpu-benches gpu-stream: A100-80GB copy reaches 90% of its bandwidth at about 50% occupancy',
       'Not measured here: GEMM efficiency, clock headroom, host gap and γ are the H200 figures, an assumption for A100',
@@ -113,6 +122,7 @@ export const PHYSICS: Readonly<Record<Architecture, GpuPhysics>> = {
     hostGapUs: 4,
     kernelOverheadUs: 0,
     interferenceGamma: 0.3,
+    collectiveSmFraction: 0,
     sources: ['CPU backend: analytic placeholders; `mosaic profile` measures the real curves and `mosaic calibrate` fits γ'],
   },
   generic: {
@@ -127,6 +137,7 @@ export const PHYSICS: Readonly<Record<Architecture, GpuPhysics>> = {
     hostGapUs: 57,
     kernelOverheadUs: 4,
     interferenceGamma: 0.45,
+    collectiveSmFraction: 0.15,
     sources: ['An unknown GPU: conservative assumptions, not measurements; set gpu.architecture or gpu.physics in the cluster spec'],
   },
 };

@@ -3,6 +3,7 @@ import { BYTES_PER_ELEMENT } from './kernels';
 import { inflightLimit } from './memory';
 import { interferenceFactor, type PerfModel } from './perf-model';
 import { Heap } from './heap';
+import { physicsFor } from './physics';
 import { gradientSync, hiddenSyncMs, optimizerStepMs, syncTailMs, transferMs, type LinkKind } from './sync';
 
 export type TaskKind = 'forward' | 'backward' | 'optimizer';
@@ -115,6 +116,7 @@ export function simulateIteration(perf: PerfModel, gpus: readonly PlanGpu[], rep
   // between two slots of one device (the waiting context is woken), and once per iteration.
   const engine = perf.engineCosts;
   const taskCostMs = engine?.perTaskMs ?? 0;
+  const collectiveSmFraction = physicsFor(perf.cluster).collectiveSmFraction;
   const linkMs = (from: string, to: string, bytes: number): number => {
     const a = slotInfo.get(from)!, b = slotInfo.get(to)!;
     if (a.gpu === b.gpu) return from === to ? 0 : engine?.perHopMs ?? 0;
@@ -160,12 +162,21 @@ export function simulateIteration(perf: PerfModel, gpus: readonly PlanGpu[], rep
       }
       return d;
     };
+    // The gradient collective overlaps each replica's last backward (its last microbatch, the one the
+    // runtime arms) and holds a share of the SMs meanwhile (physics: collectiveSmFraction), so the part
+    // it overlaps runs on the rest: D + overlap · f/(1 − f), overlap = min(D(1 − 1/k), S − S/k).
+    const nodes = reps.map((r) => slotInfo.get(r.slot)!.node);
+    const sync = perf.moduleByName.get(name)!.trainable && reps.length > 1 ? gradientSync(perf, name, reps.length, nodes.some((n) => n !== nodes[0])) : undefined;
+    const held = collectiveSmFraction;
+    const lastBackwardMs = (d: number) => (sync ? d + Math.min(d * (1 - 1 / sync.buckets), sync.ms - sync.ms / sync.buckets) * (held / (1 - held)) : d);
+    const lastK = new Map<number, number>();
+    owner.forEach((ri, k) => lastK.set(ri, k));
     owner.forEach((ri, k) => {
       const rep = reps[ri];
       const d = durationsOf(rep.slot);
       f.push(newTask({ module: name, replica: rep.index, slot: rep.slot, kind: 'forward', microbatch: k, durationMs: d.forwardMs }));
       if (timing.backward !== 'none') {
-        b.push(newTask({ module: name, replica: rep.index, slot: rep.slot, kind: 'backward', microbatch: k, durationMs: d.backwardMs }));
+        b.push(newTask({ module: name, replica: rep.index, slot: rep.slot, kind: 'backward', microbatch: k, durationMs: lastK.get(ri) === k ? lastBackwardMs(d.backwardMs) : d.backwardMs }));
       }
     });
     fwd.set(name, f);

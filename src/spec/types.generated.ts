@@ -174,6 +174,8 @@ export type GpuPhysicsOverrides = {
   readonly hostGapUs?: number;
   readonly kernelOverheadUs?: number;
   readonly interferenceGamma?: number;
+  /** Share of a slot's SMs a gradient all-reduce holds while it overlaps the backward (NCCL: about 0.15 on H100). */
+  readonly collectiveSmFraction?: number;
   readonly source?: string;
 };
 
