@@ -4,7 +4,7 @@ import { inflightLimit } from './memory';
 import { interferenceFactor, type PerfModel } from './perf-model';
 import { Heap } from './heap';
 import { physicsFor } from './physics';
-import { gradientSync, hiddenSyncMs, optimizerStepMs, syncTailMs, transferMs, type LinkKind } from './sync';
+import { collectiveStretchMs, gradientSync, hiddenSyncMs, optimizerStepMs, syncTailMs, transferMs, type LinkKind } from './sync';
 
 export type TaskKind = 'forward' | 'backward' | 'optimizer';
 
@@ -164,11 +164,10 @@ export function simulateIteration(perf: PerfModel, gpus: readonly PlanGpu[], rep
     };
     // The gradient collective overlaps each replica's last backward (its last microbatch, the one the
     // runtime arms) and holds a share of the SMs meanwhile (physics: collectiveSmFraction), so the part
-    // it overlaps runs on the rest: D + overlap · f/(1 − f), overlap = min(D(1 − 1/k), S − S/k).
+    // it overlaps runs on the rest (collectiveStretchMs).
     const nodes = reps.map((r) => slotInfo.get(r.slot)!.node);
     const sync = perf.moduleByName.get(name)!.trainable && reps.length > 1 ? gradientSync(perf, name, reps.length, nodes.some((n) => n !== nodes[0])) : undefined;
-    const held = collectiveSmFraction;
-    const lastBackwardMs = (d: number) => (sync ? d + Math.min(d * (1 - 1 / sync.buckets), sync.ms - sync.ms / sync.buckets) * (held / (1 - held)) : d);
+    const lastBackwardMs = (d: number) => (sync ? d + collectiveStretchMs(sync, d, collectiveSmFraction) : d);
     const lastK = new Map<number, number>();
     owner.forEach((ri, k) => lastK.set(ri, k));
     owner.forEach((ri, k) => {

@@ -75,6 +75,17 @@ export function hiddenSyncMs(buckets: number, microbatchMs: number, forwardMs: n
 }
 
 /**
+ * How much longer a replica's last backward (`backwardMs`) runs while the bucketed collective overlaps
+ * it holding `heldFraction` of the SMs (physics `collectiveSmFraction`): the overlapped part,
+ * min(D·(1 − 1/k), S − S/k), times f/(1 − f). It grows with the backward and with the sync, so floors
+ * of both give a floor of it (what the bounds add to the work they count).
+ */
+export function collectiveStretchMs(sync: Pick<GradientSync, 'ms' | 'buckets'>, backwardMs: number, heldFraction: number): number {
+  if (sync.ms <= 0 || sync.buckets <= 1 || heldFraction <= 0) return 0;
+  return Math.min(backwardMs * (1 - 1 / sync.buckets), sync.ms - sync.ms / sync.buckets) * (heldFraction / (1 - heldFraction));
+}
+
+/**
  * For the heuristics' estimates: the sync's tail after a replica whose last backward took `backwardMs`,
  * the module's replicas sitting on `nodes` (one entry per replica).
  */

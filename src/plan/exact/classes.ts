@@ -6,7 +6,7 @@
  * shrinks it). How much of the sync hides under the replica's work depends on the slot (`classTailMs`).
  */
 
-import { gradientSync, hiddenSyncMs, optimizerStepMs, syncTailMs, type GradientSync } from '../../perf/sync';
+import { collectiveStretchMs, gradientSync, hiddenSyncMs, optimizerStepMs, syncTailMs, type GradientSync } from '../../perf/sync';
 import type { BoundTerms } from './terms';
 
 export type TailClass = {
@@ -19,12 +19,16 @@ export type TailClass = {
 
 /**
  * The least own tail of a module in class `c` on a slot at quota `q` whose work counts `microbatchMs`
- * per microbatch: the sync's tail after what that work hides (the module's fastest forward and
- * backward are floors of the last microbatch's), then the step at the class's highest R.
+ * per microbatch: the last backward's stretch while the collective holds SMs, the sync's tail after
+ * what that work hides (the module's fastest forward and backward are floors of the last microbatch's),
+ * then the step at the class's highest R.
  */
 export function classTailMs(terms: BoundTerms, module: string, c: TailClass, q: number, microbatchMs: number): number {
   const mt = terms.modules.get(module)!;
-  return syncTailMs(c.sync, hiddenSyncMs(c.sync.buckets, microbatchMs, mt.forwardMin, mt.backwardMin)) + optimizerStepMs(terms.perf, module, c.hi, q);
+  // The last backward also runs longer while the collective holds SMs: at least by this (collectiveStretchMs).
+  const stretch = collectiveStretchMs(c.sync, mt.backwardMin, terms.collectiveSmFraction);
+  const hidden = hiddenSyncMs(c.sync.buckets, microbatchMs + stretch, mt.forwardMin, mt.backwardMin + stretch);
+  return stretch + syncTailMs(c.sync, hidden) + optimizerStepMs(terms.perf, module, c.hi, q);
 }
 
 /** Candidate lower ends of R ranges: every count to 8, then 25% apart. */

@@ -6,7 +6,7 @@
  */
 
 import { interferenceFactor, type PerfModel } from '../../perf/perf-model';
-import { gradientSync, hiddenSyncMs, optimizerStepMs, syncTailMs, type GradientSync } from '../../perf/sync';
+import { collectiveStretchMs, gradientSync, hiddenSyncMs, optimizerStepMs, syncTailMs, type GradientSync } from '../../perf/sync';
 import { BYTES_PER_ELEMENT } from '../../perf/kernels';
 import type { PlanGpu, PlanReplica } from '../../spec/plan';
 import type { BoundTerms } from './terms';
@@ -103,6 +103,11 @@ export function planLowerBound(terms: BoundTerms, gpus: readonly PlanGpu[], repl
     const s = sync.get(m)!;
     return syncTailMs(s, hiddenSyncMs(s.buckets, forward + backward, forward, backward));
   };
+  // The replica's last backward runs longer while the collective holds SMs (at least this, from its floor).
+  const held = terms.collectiveSmFraction;
+  const stretch = (r: Rep): number => collectiveStretchMs(sync.get(r.module)!, r.backwardMs, held);
+  const workOf = (r: Rep): number => r.count * (r.forwardMs + r.backwardMs) + stretch(r);
+  const lastSyncAfter = (r: Rep): number => syncAfter(r.module, r.forwardMs, r.backwardMs + stretch(r));
   const drain = new Map<string, number>();
   const tailAfterBackward = new Map<string, number>();
   for (const m of perf.order) {
@@ -119,7 +124,7 @@ export function planLowerBound(terms: BoundTerms, gpus: readonly PlanGpu[], repl
   const tailAfterLast = (r: Rep): number => {
     const mt = terms.modules.get(r.module)!;
     if (!mt.hasBackward) return mt.afterForwardMs;
-    return Math.max(drain.get(r.module)!, mt.trainable ? syncAfter(r.module, r.forwardMs, r.backwardMs) + r.stepMs : 0);
+    return Math.max(drain.get(r.module)!, mt.trainable ? lastSyncAfter(r) + r.stepMs : 0);
   };
 
   let boundMs = 0;
@@ -137,12 +142,12 @@ export function planLowerBound(terms: BoundTerms, gpus: readonly PlanGpu[], repl
     let ends = '';
     for (const r of byModule.get(m)!) {
       const h = head.get(m)!.get(r.slot)!;
-      const work = r.count * (r.forwardMs + r.backwardMs);
+      const work = workOf(r);
       // (B1) one replica: its start, all its microbatches, then what must follow its last task.
       const tail = tailAfterLast(r);
       consider(h + work + tail, () => `replica of ${m} on ${r.slot}: start ${f(h)} + work ${f(work)} + tail ${f(tail)}`);
       slotReps.set(r.slot, [...(slotReps.get(r.slot) ?? []), r]);
-      const after = syncAfter(m, r.forwardMs, r.backwardMs);
+      const after = lastSyncAfter(r);
       if (h + work + after > syncEnd) {
         syncEnd = h + work + after;
         ends = `last backward on ${r.slot} ${f(h + work)} + sync ${f(after)}`;
@@ -156,7 +161,7 @@ export function planLowerBound(terms: BoundTerms, gpus: readonly PlanGpu[], repl
   // (B3) one slot: its first task's start, every task on it, then its optimizer steps (or the least tail).
   for (const [slot, reps] of slotReps) {
     const start = Math.min(...reps.map((r) => head.get(r.module)!.get(slot)!));
-    const work = reps.reduce((s, r) => s + r.count * (r.forwardMs + r.backwardMs), 0);
+    const work = reps.reduce((s, r) => s + workOf(r), 0);
     const steps = reps.reduce((s, r) => s + r.stepMs, 0);
     const after = Math.max(steps, Math.min(...reps.map(tailAfterLast)));
     consider(start + work + after, () => `slot ${slot}: start ${f(start)} + work ${f(work)} + after ${f(after)}`);

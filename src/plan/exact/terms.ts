@@ -8,6 +8,7 @@
 import { pressureOf, type PerfModel } from '../../perf/perf-model';
 import { gradientSync, hiddenSyncMs, moduleBuckets, optimizerStepMs, syncTailMs } from '../../perf/sync';
 import { quotaLevels } from '../../perf/timing';
+import { physicsFor } from '../../perf/physics';
 
 export type ModuleTerms = {
   readonly module: string;
@@ -57,6 +58,8 @@ export type BoundTerms = {
   readonly gpus: number;
   /** Slowdown per unit of neighbour pressure (the performance model's γ). */
   readonly gamma: number;
+  /** Share of the SMs a gradient collective holds while it overlaps the backward (physics). */
+  readonly collectiveSmFraction: number;
 };
 
 /**
@@ -160,5 +163,5 @@ function computeTerms(perf: PerfModel, maxSlots: number): BoundTerms {
     const pressureAt = levels.map((q) => pressureOf(timing, q));
     modules.set(name, { module: name, ...b, microbatchAt: b.forwardAt.map((f, i) => f + b.backwardAt[i]), deviceAt, pressureAt, headMs: head.get(name)!, drainMs: drain.get(name)!, afterForwardMs: afterForward.get(name)! });
   }
-  return { perf, levels, modules, fixedMs: perf.engineCosts?.perGraphMs ?? 0, maxReplicas, maxSlots, gpus, gamma: perf.interferenceAlpha };
+  return { perf, levels, modules, fixedMs: perf.engineCosts?.perGraphMs ?? 0, maxReplicas, maxSlots, gpus, gamma: perf.interferenceAlpha, collectiveSmFraction: physicsFor(cluster).collectiveSmFraction };
 }
