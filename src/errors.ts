@@ -100,6 +100,19 @@ export class MosaicError extends Error {
   }
 }
 
+/**
+ * No plan fits (E_INFEASIBLE). `reason` is the binding constraint alone, in words, for reports that
+ * name the model and cluster themselves (compare, batch); the message leads with `subject`.
+ */
+export class InfeasibleError extends MosaicError {
+  constructor(
+    subject: string,
+    readonly reason: string,
+  ) {
+    super('E_INFEASIBLE', `${subject}: ${reason}`);
+  }
+}
+
 export function inputError(lines: string | readonly string[]): MosaicError {
   return new MosaicError('E_INPUT', lines);
 }

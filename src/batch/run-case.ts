@@ -1,5 +1,5 @@
 import { DEFAULT_OPTIONS } from '../plan/options';
-import { MosaicError, type ErrorCode } from '../errors';
+import { InfeasibleError, MosaicError, type ErrorCode } from '../errors';
 import { compareProblem, type CaseReport } from '../plan/compare';
 import { boundMethod, planModel, type PlanningResult } from '../plan/planner';
 import type { Plan } from '../spec/plan';
@@ -84,7 +84,7 @@ async function runCaseOrThrow(job: CaseJob): Promise<CaseSummary> {
   const shape = { model: model.name, cluster: cluster.name, gpus: gpuCount, globalBatch: model.batch.global, microBatch: model.batch.micro };
   if (c.method === 'compare') {
     const r = await compareProblem(problem, c.solver ?? DEFAULT_OPTIONS.solver, c.timeLimitSeconds);
-    if (!r.fits) throw new MosaicError('E_INFEASIBLE', `${r.model} does not fit on ${r.cluster}: ${r.reason}`);
+    if (!r.fits) throw new InfeasibleError(`${r.model} does not fit on ${r.cluster}`, r.reason);
     return summarizeCompare(shape, r);
   }
   const options = { method: c.method, ...(c.solver ? { solver: c.solver } : {}), timeLimitSeconds: c.timeLimitSeconds };

@@ -1,9 +1,7 @@
-import { MosaicError } from '../errors';
-import { buildPerfModel } from '../perf/perf-model';
+import { InfeasibleError, MosaicError } from '../errors';
 import type { ModuleStage } from '../spec/plan';
 import type { Problem } from '../spec/problem';
 import { resolveProblem } from '../spec/resolve';
-import { explainInfeasible } from './fits';
 import type { SolverName } from '../spec/types';
 import { planModel, type PlanningResult } from './planner';
 
@@ -64,13 +62,12 @@ export function compareCase(c: SuiteCase, solver: SolverName, timeLimitSeconds: 
  */
 export async function compareProblem({ model, cluster }: Pick<Problem, 'model' | 'cluster'>, solver: SolverName, timeLimitSeconds: number): Promise<CaseReport> {
   const names = { model: model.name, cluster: cluster.name };
-  // The binding constraint alone, without the "X does not fit on Y" that planModel's error adds.
-  const why = explainInfeasible(buildPerfModel(model, cluster));
-  if (why) return { ...names, fits: false, reason: why };
   let result: PlanningResult;
   try {
     result = await planModel(model, cluster, undefined, { method: 'all', solver, timeLimitSeconds });
   } catch (err) {
+    // The binding constraint alone: the report names the model and cluster itself.
+    if (err instanceof InfeasibleError) return { ...names, fits: false, reason: err.reason };
     if (err instanceof MosaicError && err.code === 'E_INFEASIBLE') return { ...names, fits: false, reason: err.message };
     throw err;
   }

@@ -1,4 +1,4 @@
-import { MosaicError } from '../errors';
+import { InfeasibleError, MosaicError } from '../errors';
 import { buildPerfModel, type PerfModel } from '../perf/perf-model';
 import type { Plan, PlanningBound } from '../spec/plan';
 import { lowerBoundMs } from '../perf/lower-bound';
@@ -93,7 +93,7 @@ export async function planModel(model: ModelSpec, cluster: ClusterSpec, profile:
   if (opts.method === 'ilp' || opts.method === 'all') requireSolver(opts.solver);
   const perf = buildPerfModel(model, cluster, profile);
   const why = explainInfeasible(perf);
-  if (why) throw new MosaicError('E_INFEASIBLE', `${model.name} does not fit on ${cluster.name}: ${why}`);
+  if (why) throw new InfeasibleError(`${model.name} does not fit on ${cluster.name}`, why);
 
   const plans: Plan[] = [];
   /** The simulation each plan was made from, where the planner has it. */
@@ -190,7 +190,7 @@ export async function planModel(model: ModelSpec, cluster: ClusterSpec, profile:
   }
   if (plans.length === 0) {
     const reasons = baselines.map((b) => ('reason' in b ? `${b.name}: ${b.reason}` : '')).filter(Boolean);
-    throw new MosaicError('E_INFEASIBLE', `no plan for ${model.name} fits on ${cluster.name}: ${reasons.join('; ')}`);
+    throw new InfeasibleError(`no plan for ${model.name} fits on ${cluster.name}`, reasons.join('; '));
   }
   const bound = planningBound(perf, exact);
   const withBound = (p: Plan): Plan => ({ ...p, bound: { ...bound, gap: Math.max(0, p.prediction.iterationMs / bound.boundMs - 1) } });
