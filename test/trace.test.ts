@@ -8,6 +8,7 @@ import { buildPerfModel } from '../src/perf/perf-model';
 import { simulateIteration } from '../src/perf/simulate';
 import { planModel } from '../src/plan/planner';
 import { chromeTrace, type TraceEvent } from '../src/report/trace';
+import { formatModules } from '../src/report/plan-text';
 import type { Plan } from '../src/spec/plan';
 import { resolveCluster, resolveModel } from '../src/spec/resolve';
 import { CLI, ROOT } from './helpers/fixtures';
@@ -34,6 +35,11 @@ describe('communication per module and the Chrome/Perfetto trace', () => {
     const event = sim.communication.find((c) => c.kind === 'all-reduce' && c.module === 'llm')!;
     expect(event.exposedMs!).to.be.within(0, llm.communication!.allReduce.ms);
     expect(llm.idleMs).to.be.closeTo(plan.prediction.iterationMs - llm.computeMs! - event.exposedMs!, 1e-9);
+    expect(llm.communication!.allReduce.buckets).to.equal(event.buckets).and.to.be.greaterThan(1);
+    expect(llm.communication!.allReduce.exposedMs).to.equal(event.exposedMs);
+    // The text says how much of it the backwards hide, and (link-bound here) what would pay fewer latencies.
+    const line = formatModules(plan.prediction.stages, 'gpu', plan.prediction.iterationMs).find((l) => l.includes('gradient all-reduce of llm'))!;
+    expect(line).to.include(`in ${event.buckets} buckets`).and.to.include('after the last backward').and.to.include('optimizer.gradientBucketMiB');
     expect(moduleBreakdown(plan.model.modules.map((m) => m.name), sim, plan.replicas).find((s) => s.module === 'llm')).to.deep.equal(llm);
   });
 

@@ -1,4 +1,4 @@
-import type { ModuleStage, PlanReplica } from '../spec/plan';
+import type { ModuleStage, ModuleTraffic, PlanReplica } from '../spec/plan';
 import type { Simulation } from './simulate';
 import type { LinkKind } from './sync';
 
@@ -15,14 +15,14 @@ const slowest = (a: LinkKind, b: LinkKind): LinkKind => (LINK_ORDER.indexOf(b) >
 export function moduleBreakdown(order: readonly string[], sim: Simulation, replicas: readonly PlanReplica[]): ModuleStage[] {
   return order.map((module) => {
     const computeMs = sim.moduleBusyMs.get(module) ?? 0;
-    let allReduce = { ms: 0, bytes: 0, link: 'none' as LinkKind };
+    let allReduce: ModuleTraffic = { ms: 0, bytes: 0, link: 'none' };
     let exposedMs = 0;
     const sent = { ms: 0, bytes: 0, link: 'none' as LinkKind };
     for (const c of sim.communication) {
       if (c.module !== module) continue;
       if (c.kind === 'all-reduce') {
-        allReduce = { ms: sim.syncMs.get(module) ?? 0, bytes: c.bytes, link: c.link };
         exposedMs = c.exposedMs ?? c.endMs - c.startMs;
+        allReduce = { ms: sim.syncMs.get(module) ?? 0, bytes: c.bytes, link: c.link, buckets: c.buckets ?? 1, exposedMs };
       }
       else {
         sent.ms += c.endMs - c.startMs;

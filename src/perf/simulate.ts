@@ -38,6 +38,8 @@ export type CommunicationEvent = {
   readonly endMs: number;
   /** For the all-reduce: how long it runs on after the module's last backward ends (the rest hides under backwards). */
   readonly exposedMs?: number;
+  /** For the all-reduce: the buckets its gradients travel in. */
+  readonly buckets?: number;
 };
 
 export type Simulation = {
@@ -337,7 +339,7 @@ export function simulateIteration(perf: PerfModel, gpus: readonly PlanGpu[], rep
       syncEnd = Math.max(syncEnd, t.endMs + syncTailMs(allReduce, hiddenSyncMs(allReduce.buckets, d, 0, d)));
       firstBucket = Math.max(firstBucket, t.startMs + d / allReduce.buckets);
     }
-    if (reps.length > 1) communication.push({ kind: 'all-reduce', module: m.name, microbatch: -1, slots: reps.map((r) => r.slot), link: allReduce.link, bytes: allReduce.bytes, startMs: firstBucket, endMs: syncEnd, exposedMs: syncEnd - lastEnd });
+    if (reps.length > 1) communication.push({ kind: 'all-reduce', module: m.name, microbatch: -1, slots: reps.map((r) => r.slot), link: allReduce.link, bytes: allReduce.bytes, startMs: firstBucket, endMs: syncEnd, exposedMs: syncEnd - lastEnd, buckets: allReduce.buckets });
     for (const r of reps) {
       const info = slotInfo.get(r.slot)!;
       const stepMs = optimizerStepMs(perf, m.name, reps.length, info.quota);

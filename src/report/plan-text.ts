@@ -85,7 +85,13 @@ export function formatModules(stages: readonly ModuleStage[], device: string, it
   const slowest = stages.reduce<ModuleStage | undefined>((a, s) => ((s.communication?.allReduce.ms ?? 0) > (a?.communication?.allReduce.ms ?? 0) ? s : a), undefined);
   const ms = slowest?.communication?.allReduce.ms ?? 0;
   if (slowest && ms >= 0.1 * iterationMs) {
-    lines.push(`  the gradient all-reduce of ${slowest.module} takes ${fmtMs(ms)} ms of the ${fmtMs(iterationMs)} ms iteration (${((100 * ms) / iterationMs).toFixed(0)}%): ${fmtBytes(slowest.communication!.allReduce.bytes)} per replica ${overLink(slowest.communication!.allReduce.link, device)}`);
+    const a = slowest.communication!.allReduce;
+    // Files from before the bucketed sync have neither field: the all-reduce then ran after the last backward.
+    const buckets = a.buckets && a.buckets > 1 ? ` in ${a.buckets} buckets` : '';
+    const exposed = a.exposedMs !== undefined && a.buckets && a.buckets > 1 ? `; ${fmtMs(a.exposedMs)} ms of it after the last backward, the rest under backwards` : '';
+    // Mostly after the backward: the links, not the overlap, decide, and each bucket pays a ring latency.
+    const hint = a.exposedMs !== undefined && a.buckets && a.buckets > 1 && a.exposedMs > 0.5 * ms ? ' (larger buckets, optimizer.gradientBucketMiB, pay fewer latencies)' : '';
+    lines.push(`  the gradient all-reduce of ${slowest.module} keeps the links busy ${fmtMs(ms)} ms of the ${fmtMs(iterationMs)} ms iteration (${((100 * ms) / iterationMs).toFixed(0)}%): ${fmtBytes(a.bytes)} per replica ${overLink(a.link, device)}${buckets}${exposed}${hint}`);
   }
   return lines;
 }

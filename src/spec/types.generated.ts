@@ -300,11 +300,15 @@ export type ModuleStage = {
   };
 };
 
-/** Data a module moves between GPUs in one iteration: time (summed over transfers for activations), bytes, and the slowest link it crosses (`none` when nothing leaves the GPU). */
+/** Data a module moves between GPUs in one iteration: time (summed over transfers for activations; for the all-reduce, the links' time over all its buckets), bytes, and the slowest link it crosses (`none` when nothing leaves the GPU). */
 export type ModuleTraffic = {
   readonly ms: number;
   readonly bytes: number;
   readonly link: 'none' | 'intra-node' | 'inter-node';
+  /** All-reduce only: how many buckets the gradients travel in (optimizer.gradientBucketMiB). */
+  readonly buckets?: number;
+  /** All-reduce only: the part that runs after the module's last backward; the rest hides under backwards. */
+  readonly exposedMs?: number;
 };
 
 export type SolverRecord = {
