@@ -1,11 +1,12 @@
 import { MosaicError } from '../errors';
 import type { PerfModel } from '../perf/perf-model';
+import { quotaLevels } from '../perf/timing';
 import type { Plan, Provenance, SolverRecord } from '../spec/plan';
 import type { Profile } from '../spec/types';
 import { CUTOFF_INFEASIBLE_MESSAGE, solveWithFallback, type BackendName, type SolveResult, type SolveStatus } from '../../solver/backends';
 import { countsTheta, countsToLayout, decodeCounts, ilpPlan, linearMs, solverRecord } from '../../solver/decode';
 import { buildPatternIlp, RATE_SCALE, type CountVector, type FormulationInfo } from '../../solver/formulate/pattern-ilp';
-import { enumeratePatterns, patternRates, type PatternOptions, type PatternSet } from '../../solver/formulate/patterns';
+import { enumeratePatterns, patternRates, PatternsOutOfTime, type PatternOptions, type PatternSet } from '../../solver/formulate/patterns';
 import { baselineLayouts } from './baselines';
 import { layoutMemoryBound } from './estimate';
 import { heuristicCandidates } from './heuristic';
@@ -152,7 +153,14 @@ export async function planIlp(perf: PerfModel, options: IlpOptions): Promise<Ilp
   const gpus = perf.gpuCount;
   const microbatches = perf.microbatches;
   const capacity = perf.capacityBytes;
-  const set = enumeratePatterns(perf, options.patterns);
+  const deadline = Date.now() + options.timeLimitSeconds * 1000;
+  let set: PatternSet;
+  try {
+    set = enumeratePatterns(perf, { ...options.patterns, deadlineMs: deadline });
+  } catch (e) {
+    if (!(e instanceof PatternsOutOfTime)) throw e;
+    return { infeasible: `the throughput ILP's GPU patterns took more than its ${options.timeLimitSeconds.toFixed(1)} s share of the time limit (${quotaLevels(perf.cluster).length} quota levels, ${perf.order.length} modules); the other plans stand`, timedOut: true };
+  }
   const notes = [...set.notes];
 
   // Seeds: same linear objective; the best bounds the ILP.
@@ -162,7 +170,6 @@ export async function planIlp(perf: PerfModel, options: IlpOptions): Promise<Ilp
     .map((s) => ({ ...s, theta: layoutTheta(perf, s.layout) }));
   const bestSeed = seeds.reduce<(typeof seeds)[number] | undefined>((a, s) => (!a || s.theta > a.theta ? s : a), undefined);
 
-  const deadline = Date.now() + options.timeLimitSeconds * 1000;
   const exclude: CountVector[] = [];
   let info = buildPatternIlp(set, gpus, exclude);
   let solves = 0;
