@@ -4,7 +4,7 @@ import { inflightLimit } from './memory';
 import { interferenceFactor, type PerfModel } from './perf-model';
 import { Heap } from './heap';
 import { physicsFor } from './physics';
-import { collectiveStretchMs, gradientSync, hiddenSyncMs, optimizerStepMs, syncTailMs, transferMs, type LinkKind } from './sync';
+import { collectiveStretchMs, gradientSync, optimizerStepMs, syncTailAfterBackwardMs, transferMs, type GradientSync, type LinkKind } from './sync';
 
 export type TaskKind = 'forward' | 'backward' | 'optimizer';
 
@@ -141,6 +141,8 @@ export function simulateIteration(perf: PerfModel, gpus: readonly PlanGpu[], rep
   // Per module: which replica owns each global microbatch, and its forward/backward tasks.
   const replicasOf = new Map<string, PlanReplica[]>();
   for (const r of replicas) replicasOf.set(r.module, [...(replicasOf.get(r.module) ?? []), r]);
+  // Per trainable module: its gradient sync, computed once (it lengthens the last backwards, then ends the iteration).
+  const syncOf = new Map<string, GradientSync>();
   const fwd = new Map<string, Task[]>();
   const bwd = new Map<string, Task[]>();
   for (const name of perf.order) {
@@ -168,7 +170,8 @@ export function simulateIteration(perf: PerfModel, gpus: readonly PlanGpu[], rep
     // runtime arms) and holds a share of the SMs meanwhile (physics: collectiveSmFraction), so the part
     // it overlaps runs on the rest (collectiveStretchMs).
     const nodes = reps.map((r) => slotInfo.get(r.slot)!.node);
-    const sync = perf.moduleByName.get(name)!.trainable && reps.length > 1 ? gradientSync(perf, name, reps.length, nodes.some((n) => n !== nodes[0])) : undefined;
+    const sync = perf.moduleByName.get(name)!.trainable ? gradientSync(perf, name, reps.length, nodes.some((n) => n !== nodes[0])) : undefined;
+    if (sync) syncOf.set(name, sync);
     const lastBackwardMs = (d: number) => (sync ? d + collectiveStretchMs(sync, d, collectiveSmFraction) : d);
     const lastK = new Map<number, number>();
     owner.forEach((ri, k) => lastK.set(ri, k));
@@ -327,8 +330,7 @@ export function simulateIteration(perf: PerfModel, gpus: readonly PlanGpu[], rep
       const before = last.get(t.replica);
       if (!before || t.endMs > before.endMs) last.set(t.replica, t);
     }
-    const nodes = reps.map((r) => slotInfo.get(r.slot)!.node);
-    const allReduce = gradientSync(perf, m.name, reps.length, nodes.some((n) => n !== nodes[0]));
+    const allReduce = syncOf.get(m.name)!;
     syncMs.set(m.name, allReduce.ms);
     let syncEnd = 0;
     let firstBucket = 0;
@@ -336,7 +338,7 @@ export function simulateIteration(perf: PerfModel, gpus: readonly PlanGpu[], rep
     for (const t of last.values()) {
       lastEnd = Math.max(lastEnd, t.endMs);
       const d = t.endMs - t.startMs;
-      syncEnd = Math.max(syncEnd, t.endMs + syncTailMs(allReduce, hiddenSyncMs(allReduce.buckets, d, 0, d)));
+      syncEnd = Math.max(syncEnd, t.endMs + syncTailAfterBackwardMs(allReduce, d));
       firstBucket = Math.max(firstBucket, t.startMs + d / allReduce.buckets);
     }
     if (reps.length > 1) communication.push({ kind: 'all-reduce', module: m.name, microbatch: -1, slots: reps.map((r) => r.slot), link: allReduce.link, bytes: allReduce.bytes, startMs: firstBucket, endMs: syncEnd, exposedMs: syncEnd - lastEnd, buckets: allReduce.buckets });

@@ -29,10 +29,18 @@ export type GradientSync = { readonly ms: number; readonly bytes: number; readon
 /** PyTorch DDP's default gradient bucket (`bucket_cap_mb=25`, in MiB: pytorch/pytorch#118421, torch/nn/parallel/distributed.py). */
 export const DEFAULT_GRADIENT_BUCKET_MIB = 25;
 
-/** How many buckets a module's gradients travel in: one per `optimizer.gradientBucketMiB` (0: one, after the last backward). */
-export function gradientBuckets(perf: PerfModel, bytes: number): number {
+/** A module's gradient bytes per replica (before ZeRO-3's parameter gathers). */
+function gradientBytes(perf: PerfModel, module: string): number {
+  return perf.timings.get(module)!.params * BYTES_PER_ELEMENT[perf.model.precision];
+}
+
+/**
+ * How many buckets a module's gradients travel in, the same for every replica count: one per
+ * `optimizer.gradientBucketMiB` (0: one, after the last backward).
+ */
+export function moduleBuckets(perf: PerfModel, module: string): number {
   const mib = perf.model.optimizer.gradientBucketMiB ?? DEFAULT_GRADIENT_BUCKET_MIB;
-  return mib > 0 ? Math.max(1, Math.ceil(bytes / (mib * 1024 * 1024))) : 1;
+  return mib > 0 ? Math.max(1, Math.ceil(gradientBytes(perf, module) / (mib * 1024 * 1024))) : 1;
 }
 
 /**
@@ -42,10 +50,9 @@ export function gradientBuckets(perf: PerfModel, bytes: number): number {
  */
 export function gradientSync(perf: PerfModel, module: string, replicas: number, spansNodes: boolean): GradientSync {
   if (replicas <= 1) return { ms: 0, bytes: 0, link: 'none', buckets: 1 };
-  const e = BYTES_PER_ELEMENT[perf.model.precision];
   const zero3 = perf.model.optimizer.zeroStage >= 3 ? 1.5 : 1;
-  const bytes = perf.timings.get(module)!.params * e;
-  const buckets = gradientBuckets(perf, bytes);
+  const bytes = gradientBytes(perf, module);
+  const buckets = moduleBuckets(perf, module);
   const ms = buckets * ringAllReduceMs(perf, replicas, spansNodes, bytes / buckets) * zero3;
   return { ms, bytes: bytes * zero3, link: spansNodes ? 'inter-node' : 'intra-node', buckets };
 }
@@ -74,6 +81,11 @@ export function hiddenSyncMs(buckets: number, microbatchMs: number, forwardMs: n
   return Math.max(0, microbatchMs - forwardMs - backwardMs / buckets);
 }
 
+/** The sync's tail after a replica's last backward of `backwardMs` (or after work whose floors end with one): it hides D·(1 − 1/k). */
+export function syncTailAfterBackwardMs(sync: Pick<GradientSync, 'ms' | 'buckets'>, backwardMs: number): number {
+  return syncTailMs(sync, hiddenSyncMs(sync.buckets, backwardMs, 0, backwardMs));
+}
+
 /**
  * How much longer a replica's last backward (`backwardMs`) runs while the bucketed collective overlaps
  * it holding `heldFraction` of the SMs (physics `collectiveSmFraction`): the overlapped part,
@@ -90,13 +102,7 @@ export function collectiveStretchMs(sync: Pick<GradientSync, 'ms' | 'buckets'>, 
  * the module's replicas sitting on `nodes` (one entry per replica).
  */
 export function syncAfterBackwardMs(perf: PerfModel, module: string, nodes: readonly number[], backwardMs: number): number {
-  const sync = gradientSync(perf, module, nodes.length, nodes.some((n) => n !== nodes[0]));
-  return syncTailMs(sync, hiddenSyncMs(sync.buckets, backwardMs, 0, backwardMs));
-}
-
-/** The buckets of a module's gradients (the same for every replica count). */
-export function moduleBuckets(perf: PerfModel, module: string): number {
-  return gradientBuckets(perf, perf.timings.get(module)!.params * BYTES_PER_ELEMENT[perf.model.precision]);
+  return syncTailAfterBackwardMs(gradientSync(perf, module, nodes.length, nodes.some((n) => n !== nodes[0])), backwardMs);
 }
 
 /** A point-to-point transfer of `bytes` between two GPUs (activations forward, their gradients backward). */

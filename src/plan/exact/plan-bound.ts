@@ -6,7 +6,7 @@
  */
 
 import { interferenceFactor, type PerfModel } from '../../perf/perf-model';
-import { collectiveStretchMs, gradientSync, hiddenSyncMs, optimizerStepMs, syncTailMs, type GradientSync } from '../../perf/sync';
+import { collectiveStretchMs, gradientSync, optimizerStepMs, syncTailAfterBackwardMs, type GradientSync } from '../../perf/sync';
 import { BYTES_PER_ELEMENT } from '../../perf/kernels';
 import type { PlanGpu, PlanReplica } from '../../spec/plan';
 import type { BoundTerms } from './terms';
@@ -98,16 +98,13 @@ export function planLowerBound(terms: BoundTerms, gpus: readonly PlanGpu[], repl
     minStep.set(m, reps.length > 0 ? Math.min(...reps.map((r) => r.stepMs)) : 0);
     fastestBackward.set(m, Math.min(...reps.map((r) => r.backwardMs)));
   }
-  /** After a replica's work whose last microbatch counted `forward` + `backward`: until its sync ends. */
-  const syncAfter = (m: string, forward: number, backward: number): number => {
-    const s = sync.get(m)!;
-    return syncTailMs(s, hiddenSyncMs(s.buckets, forward + backward, forward, backward));
-  };
+  /** After a replica's work whose last microbatch counted a backward of `backward`: until its sync ends (hidden = μ − φ − β/k with μ = φ + β). */
+  const syncAfter = (m: string, backward: number): number => syncTailAfterBackwardMs(sync.get(m)!, backward);
   // The replica's last backward runs longer while the collective holds SMs (at least this, from its floor).
   const held = terms.collectiveSmFraction;
   const stretch = (r: Rep): number => collectiveStretchMs(sync.get(r.module)!, r.backwardMs, held);
   const workOf = (r: Rep): number => r.count * (r.forwardMs + r.backwardMs) + stretch(r);
-  const lastSyncAfter = (r: Rep): number => syncAfter(r.module, r.forwardMs, r.backwardMs + stretch(r));
+  const lastSyncAfter = (r: Rep): number => syncAfter(r.module, r.backwardMs + stretch(r));
   const drain = new Map<string, number>();
   const tailAfterBackward = new Map<string, number>();
   for (const m of perf.order) {
@@ -118,7 +115,7 @@ export function planLowerBound(terms: BoundTerms, gpus: readonly PlanGpu[], repl
       d = Math.max(d, fastestBackward.get(u)! + tailAfterBackward.get(u)!);
     }
     drain.set(m, d);
-    const own = terms.modules.get(m)!.trainable ? syncAfter(m, 0, fastestBackward.get(m)!) + minStep.get(m)! : 0;
+    const own = terms.modules.get(m)!.trainable ? syncAfter(m, fastestBackward.get(m)!) + minStep.get(m)! : 0;
     tailAfterBackward.set(m, Math.max(d, own));
   }
   const tailAfterLast = (r: Rep): number => {
