@@ -70,7 +70,7 @@ describe('bound over the plan space with quota levels grouped (the fallback for 
     for (let seed = 400; seed < 408; seed++) {
       const { model, cluster } = tinyInstance(seed);
       const perf = buildPerfModel(model, cluster);
-      const exact = await exactSearch(perf, Infinity, { timeLimitMs: 3000, levelStride: 3 });
+      const exact = await exactSearch(perf, Infinity, { timeLimitMs: 3000, levelStride: 3, maxLayouts: 0 }); // the relaxation, not the enumeration
       for (const c of exact.candidates) {
         expect(() => toPlan(perf, c, 'ilp')).to.not.throw();
         decoded++;

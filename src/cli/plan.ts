@@ -117,7 +117,8 @@ function printText(result: PlanningResult): void {
   if (result.exact) {
     const e = result.exact;
     const proven = e.trials.filter((t) => t.outcome === 'infeasible').length;
-    out(`  exact search: ${e.trials.length} trial times over ${e.patterns} GPU patterns, ${proven} proven infeasible; ${boundMethod(e.stopped)}`);
+    if (e.stopped === 'enumerated') out(`  exact search: ${boundMethod(e.stopped)}`);
+    else out(`  exact search: ${e.trials.length} trial times over ${e.patterns} GPU patterns, ${proven} proven infeasible; ${boundMethod(e.stopped)}`);
     // How the relaxation was loosened to stay under its pattern cap (levels grouped, modules demoted).
     for (const n of e.notes) out(`    note: ${n}`);
   }

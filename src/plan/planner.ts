@@ -72,7 +72,7 @@ export function spaceDescription(perf: PerfModel, maxSlots: number): string {
 /** How the exact search's stop reads to a user: the bound method words of src/spec/words.ts. */
 export function boundMethod(stopped: ExactResult['stopped'] | undefined): PlanningBound['method'] {
   if (!stopped || stopped === 'patterns') return 'perfect scaling (no exact search run)';
-  return ({ gap: 'relaxation: gap target met', bracketed: 'relaxation: optimum bracketed', timeLimit: 'relaxation: time limit', trials: 'relaxation: trial budget spent' } as const)[stopped];
+  return ({ gap: 'relaxation: gap target met', bracketed: 'relaxation: optimum bracketed', timeLimit: 'relaxation: time limit', trials: 'relaxation: trial budget spent', enumerated: 'enumeration: every plan simulated or ruled out' } as const)[stopped];
 }
 
 function planningBound(perf: PerfModel, exact: ExactResult | undefined): Omit<PlanningBound, 'gap'> {

@@ -22,6 +22,7 @@ export const STATUS_WORDS: readonly StatusWord[] = [
   // ilp.provenOptimal in --json, ilpProvenOptimal in the CSV, "proven" in the batch report.
   { word: 'proven', group: 'proof', meaning: "the ILP's answer is optimal for its linear model: the solver said optimal, or the answer meets the LP bound within 0.01%" },
   // How the bound over the space was proven (bound.method), and the gap to it.
+  { word: 'enumeration: every plan simulated or ruled out', group: 'bound', meaning: 'the space was small enough to enumerate: every plan in it was simulated or its own bound showed it cannot beat the best plan by more than the target gap' },
   { word: 'relaxation: gap target met', group: 'bound', meaning: 'the exact search proved a bound within the target gap of the best plan it simulated' },
   { word: 'relaxation: optimum bracketed', group: 'bound', meaning: 'the exact search proved that no plan beats the bound and found a plan within the gap' },
   { word: 'relaxation: trial budget spent', group: 'bound', meaning: 'the exact search stopped after its budget of trial times; the bound is what it had proven by then' },

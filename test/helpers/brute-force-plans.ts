@@ -1,8 +1,9 @@
 /**
- * Brute force over concrete plans for tiny single-node instances: every multiset of per-GPU slot lists
- * (up to `maxSlots` slots, each a quota level and any non-empty set of modules, so a module may sit in
- * several slots of a GPU), every split of each module's microbatches over its replicas (at least one
- * each), scored by the simulator, memory checked exactly. Returns the fastest that fits.
+ * Brute force over concrete plans for tiny instances: every assignment of per-GPU slot lists (up to
+ * `maxSlots` slots, each a quota level and any non-empty set of modules, so a module may sit in several
+ * slots of a GPU) to the GPUs, up to the order of GPUs within a node and of nodes, every split of each
+ * module's microbatches over its replicas (at least one each), scored by the simulator, memory checked
+ * exactly. Returns the fastest that fits.
  */
 
 import { planMemoryBytes } from '../../src/perf/memory';
@@ -26,7 +27,6 @@ function* compositions(total: number, parts: number): Generator<number[]> {
 
 export function bruteForcePlans(perf: PerfModel, maxSlots: number, limit = 2e6): BruteForce {
   const { model, cluster } = perf;
-  if (cluster.nodes !== 1) throw new Error('brute force covers single-node clusters only');
   const names = model.modules.map((m) => m.name);
   const B = perf.microbatches;
   const levels = quotaLevels(cluster).map((q) => smsFor(cluster, q));
@@ -46,16 +46,24 @@ export function bruteForcePlans(perf: PerfModel, maxSlots: number, limit = 2e6):
     }
   };
   walk(0, 0, []);
-  const G = cluster.gpusPerNode;
+  const perNode = cluster.gpusPerNode;
+  const G = cluster.nodes * perNode;
   const capacity = perf.capacityBytes;
   let best = Infinity;
   let plans = 0;
   const pick: number[] = [];
   const layouts = (from: number): void => {
     if (pick.length === G) {
+      // Nodes are alike: only their nondecreasing order (by their GPUs' configurations) is scored.
+      for (let n = 1; n < cluster.nodes; n++) {
+        const a = pick.slice((n - 1) * perNode, n * perNode);
+        const b = pick.slice(n * perNode, (n + 1) * perNode);
+        const k = a.findIndex((x, i) => x !== b[i]);
+        if (k >= 0 && a[k] > b[k]) return;
+      }
       const gpus: PlanGpu[] = pick.map((c, g) => ({
         id: g,
-        node: 0,
+        node: Math.floor(g / perNode),
         slots: configs[c].map((s, i) => ({ id: `g${g}.s${i}`, quotaFraction: s.sms / cluster.gpu.smCount, smCount: s.sms, modules: s.modules })),
       }));
       const hosts = new Map(names.map((n) => [n, gpus.flatMap((g) => g.slots.filter((s) => s.modules.includes(n)).map((s) => s.id))]));
@@ -73,7 +81,8 @@ export function bruteForcePlans(perf: PerfModel, maxSlots: number, limit = 2e6):
       }
       return;
     }
-    for (let c = from; c < configs.length; c++) {
+    // GPUs of one node are alike: their configurations in nondecreasing order.
+    for (let c = pick.length % perNode === 0 ? 0 : from; c < configs.length; c++) {
       pick.push(c);
       layouts(c);
       pick.pop();

@@ -149,3 +149,41 @@ export function bruteInstance(seed: number): Instance {
     cluster: { ...base.cluster, nodes: 1, gpusPerNode: 2, gpu: { ...base.cluster.gpu, smCount: 24 } },
   };
 }
+
+/**
+ * Cluster shapes of the exactness test: every module count, GPU count (2–4), node count (1–2) and number
+ * of quota levels (3–5) the issue names, in the combinations whose full space the planner enumerates
+ * and brute force covers in seconds (the space grows as (2^modules × levels^slots)^GPUs).
+ */
+const EXACT_SHAPES: readonly { readonly modules: number; readonly nodes: number; readonly gpusPerNode: number; readonly levels: readonly number[] }[] = [
+  { modules: 2, nodes: 1, gpusPerNode: 2, levels: [3, 4, 5] },
+  { modules: 2, nodes: 2, gpusPerNode: 1, levels: [3, 4, 5] },
+  { modules: 2, nodes: 1, gpusPerNode: 3, levels: [3, 4] },
+  { modules: 2, nodes: 1, gpusPerNode: 4, levels: [3] },
+  { modules: 2, nodes: 2, gpusPerNode: 2, levels: [3] },
+  { modules: 3, nodes: 1, gpusPerNode: 2, levels: [3, 4] },
+  { modules: 3, nodes: 2, gpusPerNode: 1, levels: [3, 4] },
+  { modules: 3, nodes: 1, gpusPerNode: 3, levels: [3] },
+  { modules: 4, nodes: 1, gpusPerNode: 2, levels: [3] },
+  { modules: 4, nodes: 2, gpusPerNode: 1, levels: [3] },
+];
+
+/**
+ * A tiny instance for the brute-force exactness test: `tinyInstance`'s modules, memory, links and
+ * buckets on one of EXACT_SHAPES, with 2–4 microbatches.
+ */
+export function exactInstance(seed: number): Instance {
+  const base = tinyInstance(seed);
+  const random = rng(seed * 104729);
+  const shapes = EXACT_SHAPES.filter((s) => s.modules <= base.model.modules.length);
+  const shape = pick(random, shapes);
+  const modules = base.model.modules.slice(0, shape.modules);
+  const levels = pick(random, shape.levels);
+  const microbatches = 2 + Math.floor(random() * (shape.modules === 4 ? 2 : 3));
+  const micro = base.model.batch.micro;
+  return {
+    seed,
+    model: { ...base.model, modules, batch: { global: micro * microbatches, micro } },
+    cluster: { ...base.cluster, nodes: shape.nodes, gpusPerNode: shape.gpusPerNode, gpu: { ...base.cluster.gpu, smCount: 8 * levels } },
+  };
+}

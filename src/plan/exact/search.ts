@@ -12,6 +12,7 @@ import { lowerBoundMs } from '../../perf/lower-bound';
 import type { ScoredLayout } from '../make-plan';
 import { scorePlacement } from '../make-plan';
 import { decodeSolution } from './decode';
+import { DEFAULT_ENUMERATION, enumerateSpace } from './enumerate';
 import { formulate } from './formulation';
 import { requireSolver } from '../solver-available';
 import { DEFAULT_PATTERN_OPTIONS, enumeratePatterns, TooManyPatterns, type PatternSet } from './patterns';
@@ -48,9 +49,17 @@ export type ExactOptions = {
   readonly maxPatterns: number;
   /** Quota levels grouped at least this many at a time in the relaxation (default 1; patterns.ts). */
   readonly levelStride: number;
+  /**
+   * Enumerate the space instead of relaxing it when it has at most this many layouts up to symmetry
+   * (enumerate.ts; default 30,000; 0 always relaxes). It gets at most ENUMERATION_SHARE of the time limit.
+   */
+  readonly maxLayouts: number;
 };
 
-export const DEFAULT_EXACT_OPTIONS: ExactOptions = { solver: 'highs', timeLimitMs: 10000, targetGap: 0.005, maxTrials: 10, maxSlots: DEFAULT_PATTERN_OPTIONS.maxSlots, bracket: 0.002, maxPatterns: DEFAULT_PATTERN_OPTIONS.maxPatterns, levelStride: 1 };
+/** Share of the time limit the enumeration may take before the relaxation gets the rest. */
+export const ENUMERATION_SHARE = 0.6;
+
+export const DEFAULT_EXACT_OPTIONS: ExactOptions = { solver: 'highs', timeLimitMs: 10000, targetGap: 0.005, maxTrials: 10, maxSlots: DEFAULT_PATTERN_OPTIONS.maxSlots, bracket: 0.002, maxPatterns: DEFAULT_PATTERN_OPTIONS.maxPatterns, levelStride: 1, maxLayouts: DEFAULT_ENUMERATION.maxLayouts };
 
 export type Trial = {
   readonly T: number;
@@ -69,8 +78,8 @@ export type ExactResult = {
   readonly trials: readonly Trial[];
   readonly patterns: number;
   readonly explicit: readonly string[];
-  /** Why the search stopped. */
-  readonly stopped: 'gap' | 'trials' | 'timeLimit' | 'patterns' | 'bracketed';
+  /** Why the search stopped; `enumerated`: every plan of the space was simulated or ruled out by its bound. */
+  readonly stopped: 'gap' | 'trials' | 'timeLimit' | 'patterns' | 'bracketed' | 'enumerated';
   readonly notes: readonly string[];
 };
 
@@ -125,16 +134,29 @@ export async function exactSearch(perf: PerfModel, incumbentMs: number, options:
   const started = Date.now();
   const deadline = started + opts.timeLimitMs;
   const terms = boundTerms(perf, opts.maxSlots);
+  const candidates: ScoredLayout[] = [];
+  let best = incumbentMs;
+  const early: string[] = [];
+  if (opts.maxLayouts > 0) {
+    const e = enumerateSpace(terms, incumbentMs, { maxSlots: opts.maxSlots, maxLayouts: opts.maxLayouts, maxPlans: DEFAULT_ENUMERATION.maxPlans, targetGap: opts.targetGap, deadline: started + ENUMERATION_SHARE * opts.timeLimitMs });
+    if (e.best) {
+      candidates.push(e.best);
+      best = Math.min(best, e.best.simulation.iterationMs);
+    }
+    if (e.complete) {
+      const note = `every plan of the space enumerated: ${e.layouts} layouts up to the symmetry of GPUs and nodes, each bounded over all its splits; ${e.plans} splits of the layouts that could beat the best plan bounded, ${e.simulated} simulated`;
+      return { boundMs: e.boundMs, candidates, trials: [], patterns: 0, explicit: [], stopped: 'enumerated', notes: [note] };
+    }
+    if (e.tried) early.push(`enumeration of the space stopped (${e.why}); the relaxation's bound stands`);
+  }
   let lo = lowerBoundMs(perf) + terms.fixedMs;
   const set = patternSet(terms, opts);
   if (!set) {
-    return { boundMs: lo, candidates: [], trials: [], patterns: 0, explicit: [], stopped: 'patterns', notes: [`no exact search: more than ${opts.maxPatterns} GPU patterns even with every module implicit and the quota levels grouped; the bound is perfect scaling`] };
+    return { boundMs: lo, candidates, trials: [], patterns: 0, explicit: [], stopped: 'patterns', notes: [...early, `no exact search: more than ${opts.maxPatterns} GPU patterns even with every module implicit and the quota levels grouped; the bound is perfect scaling`] };
   }
-  const notes: string[] = [...set.notes];
+  const notes: string[] = [...early, ...set.notes];
   const capacity = perf.capacityBytes;
-  let best = incumbentMs;
   let feasibleAt = Infinity; // smallest T at which the relaxation was feasible
-  const candidates: ScoredLayout[] = [];
   const trials: Trial[] = [];
   let stopped: ExactResult['stopped'] = 'trials';
   const done = () => Number.isFinite(best) && best <= lo * (1 + opts.targetGap);
