@@ -30,6 +30,9 @@ export type EnumerationOptions = {
 
 export const DEFAULT_ENUMERATION = { maxLayouts: 2_000_000, maxPlans: 300_000 } as const;
 
+/** Most GPU configurations listed, whatever the layouts (one GPU on a fine grid has millions). */
+const MAX_CONFIGS = 200_000;
+
 export type EnumerationResult =
   | {
       readonly complete: true;
@@ -125,10 +128,10 @@ export function enumerateSpace(terms: BoundTerms, incumbentMs: number, options: 
   const layoutsFor = (n: number) => binomial(binomial(n + cluster.gpusPerNode - 1, cluster.gpusPerNode) + cluster.nodes - 1, cluster.nodes);
   // The walk stops at the first configuration count whose layouts alone pass the cap.
   let tooMany = 1;
-  while (layoutsFor(tooMany + 1) <= options.maxLayouts && tooMany < options.maxLayouts) tooMany++;
+  while (layoutsFor(tooMany + 1) <= options.maxLayouts && tooMany < MAX_CONFIGS) tooMany++;
   const walk = (from: number, used: number, chosen: SlotType[]): boolean => {
     if (chosen.length > 0) configs.push([...chosen]);
-    if (configs.length > tooMany) return false;
+    if (configs.length > tooMany || ((configs.length & 4095) === 0 && Date.now() > options.deadline)) return false;
     if (chosen.length === options.maxSlots) return true;
     for (let i = from; i < types.length; i++) {
       if (used + types[i].sms > cluster.gpu.smCount) continue;
@@ -139,19 +142,22 @@ export function enumerateSpace(terms: BoundTerms, incumbentMs: number, options: 
     }
     return true;
   };
-  if (!walk(0, 0, [])) return { complete: false, tried: false, why: `more than ${tooMany} GPU configurations` };
+  if (!walk(0, 0, [])) return { complete: false, tried: configs.length <= tooMany, why: configs.length <= tooMany ? 'time limit while listing GPU configurations' : `more than ${tooMany} GPU configurations` };
   // A GPU configuration whose own slot rows (B3 with one microbatch per replica and no tail: the GPU's
   // interference is its own, the start at least the module's earliest anywhere) already reach the
   // incumbent cannot be part of a plan that beats it: it is dropped, and its bound is what it adds.
   let prunedMin = Infinity;
   let best = incumbentMs;
   const theta = () => best / (1 + options.targetGap);
+  let bounded = 0;
   const useful = configs.filter((c) => {
+    if ((++bounded & 1023) === 0 && Date.now() > options.deadline) return false; // reported below
     const lb = configBound(terms, c, names);
     if (lb < theta()) return true;
     prunedMin = Math.min(prunedMin, lb);
     return false;
   });
+  if (Date.now() > options.deadline) return { complete: false, tried: true, why: 'time limit while bounding GPU configurations' };
   configs.length = 0;
   configs.push(...useful);
   const layoutCount = layoutsFor(configs.length);
