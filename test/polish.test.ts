@@ -1,7 +1,10 @@
 import { expect } from 'chai';
 import { buildPerfModel } from '../src/perf/perf-model';
 import { scorePlacement, toPlan } from '../src/plan/make-plan';
+import { heuristicSeeds } from '../src/plan/ilp';
 import { polishPlacement } from '../src/plan/polish';
+import { resolveProblem } from '../src/spec/resolve';
+import type { PlanGpu } from '../src/spec/plan';
 import { rng } from './helpers/fixtures';
 import { randomFittingPlans, tinyInstance } from './helpers/random-instances';
 
@@ -37,5 +40,17 @@ describe('polish of a plan by the simulator', () => {
     expect(tried).to.be.at.least(30);
     expect(improved).to.be.above(tried / 2);
     expect(relocated, 'plans improved by moving a module to another slot of its GPUs').to.be.at.least(1);
+  });
+
+  it('gives a host-bound encoder more replicas on each GPU (a share or a split): PaliGemma-3B on 1×8 H100 from the heuristic\'s layout', () => {
+    const { model, cluster } = resolveProblem('paligemma-3b', 'h100-1x8');
+    const perf = buildPerfModel(model, cluster);
+    const start = heuristicSeeds(perf).best!.scored;
+    const { scored } = polishPlacement(perf, start);
+    const slotsOf = (p: { gpus: readonly PlanGpu[] }, module: string) => Math.max(...p.gpus.map((g) => g.slots.filter((s) => s.modules.includes(module)).length));
+    expect(slotsOf(start, 'vision')).to.equal(1);
+    expect(slotsOf(scored, 'vision'), 'slots of one GPU hosting the vision encoder').to.be.at.least(2);
+    expect(scored.simulation.iterationMs).to.be.below(0.9 * start.simulation.iterationMs);
+    expect(() => toPlan(perf, scored, 'heuristic:polish-of-test')).to.not.throw();
   });
 });

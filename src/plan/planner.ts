@@ -1,6 +1,6 @@
 import { InfeasibleError, MosaicError } from '../errors';
 import { buildPerfModel, type PerfModel } from '../perf/perf-model';
-import type { Plan, PlanningBound } from '../spec/plan';
+import type { Plan, PlanningBound, Provenance } from '../spec/plan';
 import { lowerBoundMs } from '../perf/lower-bound';
 import { quotaLevels } from '../perf/timing';
 import { exactSearch, type ExactResult } from './exact/search';
@@ -59,8 +59,15 @@ export type PlanningResult = {
  */
 export const MAX_THROUGHPUT_ILP_MODULES = 8;
 
-/** Share of the time limit left to the simulator's polish of the best plan (at least 0.5 s). */
-const POLISH_SHARE = 0.15;
+/**
+ * Shares of the time limit: the simulator's polish of the heuristic's plan (part of the heuristic), the
+ * exact search (it ends by EXACT_END), the throughput ILP (by ILP_END), and the polish of the fastest
+ * plan of all and of the exact search's proposal (the rest; each polish gets at least 0.5 s).
+ */
+const HEURISTIC_POLISH_SHARE = 0.1;
+const EXACT_SHARE = 0.65;
+const ILP_END = 0.85;
+const POLISH_SHARE = 0.1;
 
 /** The plan space every bound is over, in words. */
 export function spaceDescription(perf: PerfModel, maxSlots: number): string {
@@ -82,6 +89,9 @@ function planningBound(perf: PerfModel, exact: ExactResult | undefined): Omit<Pl
 }
 
 const elapsedMs = (since: bigint): number => Number(process.hrtime.bigint() - since) / 1e6;
+
+/** The provenance of a polished plan: `heuristic:polish-of-<origin>` (`ilp`, `waterfill`, `baseline-sequential`, …). */
+const polishedProvenance = (origin: string): Provenance => `heuristic:polish-of-${origin.replace(/^heuristic:/, '').replace(':', '-')}`;
 
 /**
  * Plans a model on a cluster with the requested methods and returns every plan made, each checked by
@@ -125,26 +135,29 @@ export async function planModel(model: ModelSpec, cluster: ClusterSpec, profile:
     const started = process.hrtime.bigint();
     // The baselines are in the heuristic's search space: it never returns a plan predicted slower than them.
     const seeds = heuristicSeeds(perf, opts.finalists);
-    heuristicMs = elapsedMs(started);
     if (seeds.best) {
-      heuristic = toPlan(perf, seeds.best.scored, seeds.best.provenance, profile);
-      simulated.set(heuristic, seeds.best.scored);
+      // The heuristic ends with the simulator's polish of its best layout (polish.ts): moves its
+      // estimate cannot judge, such as a host-bound encoder in several slots of a GPU.
+      const polished = polishPlacement(perf, seeds.best.scored, { deadlineMs: Date.now() + Math.max(500, HEURISTIC_POLISH_SHARE * opts.timeLimitSeconds * 1000) });
+      const scored = polished.moves > 0 ? polished.scored : seeds.best.scored;
+      heuristic = toPlan(perf, scored, polished.moves > 0 ? polishedProvenance(seeds.best.provenance) : seeds.best.provenance, profile);
+      simulated.set(heuristic, scored);
       plans.push(heuristic);
     }
+    heuristicMs = elapsedMs(started);
     if (opts.method === 'ilp' || opts.method === 'all') {
       const ilpStarted = process.hrtime.bigint();
-      // The exact search on the simulated time first (it proves the bound), with 70% of the time limit;
-      // then the throughput ILP proposes more candidates until 85% (at least 1 s); the simulator's polish
-      // of the best plan has the rest.
+      // The exact search on the simulated time first (it proves the bound), then the throughput ILP
+      // proposes more candidates (at least 1 s); the simulator's polish of the best plan has the rest.
       const incumbent = Math.min(Infinity, ...plans.map((p) => p.prediction.iterationMs));
-      exact = await exactSearch(perf, incumbent, { solver: opts.solver, timeLimitMs: 0.7 * opts.timeLimitSeconds * 1000, maxSlots: DEFAULT_MAX_SLOTS });
+      exact = await exactSearch(perf, incumbent, { solver: opts.solver, timeLimitMs: EXACT_SHARE * opts.timeLimitSeconds * 1000, maxSlots: DEFAULT_MAX_SLOTS });
       const fastest = exact.candidates.reduce<ScoredLayout | undefined>((a, c) => (!a || c.simulation.iterationMs < a.simulation.iterationMs ? c : a), undefined);
       if (fastest) {
         exactPlan = toPlan(perf, fastest, 'ilp', profile);
         simulated.set(exactPlan, fastest);
         plans.push(exactPlan);
       }
-      const left = Math.max(1, (1 - POLISH_SHARE) * opts.timeLimitSeconds - elapsedMs(ilpStarted) / 1000);
+      const left = Math.max(1, ILP_END * opts.timeLimitSeconds - elapsedMs(started) / 1000);
       const tooMany = perf.order.length > MAX_THROUGHPUT_ILP_MODULES;
       if (opts.dumpLp && !tooMany) lpText = toLpText(ilpStats(perf).info.model);
       const r = tooMany
@@ -178,14 +191,15 @@ export async function planModel(model: ModelSpec, cluster: ClusterSpec, profile:
     // with what is left of the polish time; a polished plan is kept only when it is faster than the one
     // it started from.
     const fastest = plans.reduce((a, b) => (b.prediction.iterationMs < a.prediction.iterationMs ? b : a));
-    const starts = exactPlan && exactPlan !== fastest ? [fastest, exactPlan] : [fastest];
+    // The heuristic's plan was polished already (a second polish finds no move).
+    const starts = [fastest, exactPlan].filter((p, i, all): p is Plan => p !== undefined && all.indexOf(p) === i && !(p === heuristic && p.provenance.includes('polish-of-')));
     const polishStart = Date.now();
     const polishMs = Math.max(500, POLISH_SHARE * opts.timeLimitSeconds * 1000);
     for (const start of starts) {
       // Its simulation is reused where the plan was made from one (at thousands of microbatches a simulation takes seconds).
       const scored = simulated.get(start) ?? scorePlacement(perf, [...start.gpus], [...start.replicas]);
       const polished = polishPlacement(perf, scored, { deadlineMs: polishStart + polishMs });
-      if (polished.moves > 0) plans.push(toPlan(perf, polished.scored, `heuristic:polish-of-${start.provenance.replace(/^heuristic:/, '').replace(':', '-')}`, profile));
+      if (polished.moves > 0) plans.push(toPlan(perf, polished.scored, polishedProvenance(start.provenance), profile));
     }
   }
   if (plans.length === 0) {

@@ -11,10 +11,17 @@
  *   applied to every GPU of that shape at once (one GPU alone rarely moves the iteration time);
  * - a module's replicas from one slot of a GPU shape to another slot of it that does not host the
  *   module, on every GPU of the shape (a slot left with no module frees its SMs): a short task that
- *   other GPUs wait for, queued behind a long one on a shared slot, moves to a slot of short tasks.
+ *   other GPUs wait for, queued behind a long one on a shared slot, moves to a slot of short tasks;
+ * - a module's replicas shared with another slot of the shape that does not host it (half their
+ *   microbatches move to a new replica there), and a slot split in two on the quota grid, each half
+ *   hosting the same modules with half the microbatches: a module whose GPU time is mostly the host's
+ *   launches (a small encoder) runs faster as several replicas in parallel slots of one GPU, which no
+ *   other move can reach (PaliGemma-3B on 1×8 H100: the heuristic's 1636 ms plan has its vision encoder
+ *   alone on 96 SMs; the exact search's best plan has it in four slots of every GPU).
  */
 
 import type { PerfModel } from '../perf/perf-model';
+import { DEFAULT_MAX_SLOTS } from './options';
 import { quotaLevels, smsFor } from '../perf/timing';
 import type { PlanGpu, PlanReplica, PlanSlot } from '../spec/plan';
 import { scorePlacement, type ScoredLayout } from './make-plan';
@@ -62,6 +69,37 @@ function relocate(p: Placement, members: readonly PlanGpu[], from: number, to: n
   const replicas = p.replicas.map((r) => (r.module === module && target.has(r.slot) ? { ...r, slot: target.get(r.slot)! } : r));
   const added = p.gpus.map((g) => ({ ...g, slots: g.slots.map((s) => (hosts.has(s.id) ? { ...s, modules: order.filter((m) => m === module || s.modules.includes(m)) } : s)) }));
   return { gpus: withoutModule(added, new Set(target.keys()), module), replicas };
+}
+
+/** A slot id of GPU `g` that it does not use yet. */
+function freshSlotId(g: PlanGpu): string {
+  for (let k = g.slots.length; ; k++) if (!g.slots.some((s) => s.id === `g${g.id}.s${k}`)) return `g${g.id}.s${k}`;
+}
+
+/**
+ * Each replica of a module in `modules` on a slot in `from` (a map to the slot that receives) keeps the
+ * larger half of its microbatches and gives the smaller half, when it has two or more, to a new replica
+ * of the module on the receiving slot. Returns the replicas and the modules each receiving slot gained.
+ */
+function shareReplicas(replicas: readonly PlanReplica[], from: ReadonlyMap<string, string>, modules: (m: string) => boolean, micro: number): { replicas: PlanReplica[]; gained: Map<string, Set<string>> } {
+  const nextIndex = new Map<string, number>();
+  for (const r of replicas) nextIndex.set(r.module, Math.max(nextIndex.get(r.module) ?? 0, r.index + 1));
+  const out: PlanReplica[] = [];
+  const gained = new Map<string, Set<string>>();
+  for (const r of replicas) {
+    const to = from.get(r.slot);
+    const count = r.samples / micro;
+    if (to === undefined || !modules(r.module) || count < 2) {
+      out.push(r);
+      continue;
+    }
+    const given = Math.floor(count / 2);
+    const index = nextIndex.get(r.module)!;
+    nextIndex.set(r.module, index + 1);
+    out.push({ ...r, samples: (count - given) * micro }, { module: r.module, index, slot: to, samples: given * micro });
+    gained.set(to, (gained.get(to) ?? new Set()).add(r.module));
+  }
+  return { replicas: out, gained };
 }
 
 export function polishPlacement(perf: PerfModel, start: ScoredLayout, options: Partial<PolishOptions> = {}): Polished {
@@ -142,10 +180,53 @@ export function polishPlacement(perf: PerfModel, start: ScoredLayout, options: P
     }
   }
 
+  // Replicas shared with another slot of the shape, on every GPU of it.
+  function* shares(): Generator<Placement> {
+    for (const members of shapes()) {
+      const slots = members[0].slots;
+      for (let from = 0; from < slots.length; from++) {
+        for (const module of slots[from].modules) {
+          for (let to = 0; to < slots.length; to++) {
+            if (to === from || slots[to].modules.includes(module)) continue;
+            const { replicas, gained } = shareReplicas(current.replicas, new Map(members.map((g) => [g.slots[from].id, g.slots[to].id])), (m) => m === module, micro);
+            if (gained.size === 0) continue;
+            const gpus = current.gpus.map((g) => ({ ...g, slots: g.slots.map((s) => (gained.has(s.id) ? { ...s, modules: perf.order.filter((m) => m === module || s.modules.includes(m)) } : s)) }));
+            yield { gpus, replicas };
+          }
+        }
+      }
+    }
+  }
+  // A slot split in two on the quota grid (the lower half no smaller than the grid's first level), on every GPU of the shape.
+  function* splits(): Generator<Placement> {
+    for (const members of shapes()) {
+      const g0 = members[0];
+      if (g0.slots.length >= DEFAULT_MAX_SLOTS) continue;
+      for (let i = 0; i < g0.slots.length; i++) {
+        const sms = g0.slots[i].smCount;
+        const half = levels.map((q) => smsFor(perf.cluster, q)).filter((l) => l <= sms / 2 && levels.some((q) => smsFor(perf.cluster, q) === sms - l)).pop();
+        if (half === undefined) continue;
+        const fresh = new Map(members.map((g) => [g.slots[i].id, freshSlotId(g)]));
+        const { replicas, gained } = shareReplicas(current.replicas, fresh, () => true, micro);
+        if (gained.size === 0) continue;
+        const ids = new Set(members.map((g) => g.id));
+        const gpus = current.gpus.map((g) => {
+          if (!ids.has(g.id)) return g;
+          const s = g.slots[i];
+          const added: PlanSlot = { id: fresh.get(s.id)!, quotaFraction: half / smCount, smCount: half, modules: perf.order.filter((m) => gained.get(fresh.get(s.id)!)?.has(m)) };
+          return { ...g, slots: [...g.slots.map((x) => (x === s ? { ...x, quotaFraction: (sms - half) / smCount, smCount: sms - half } : x)), added] };
+        });
+        yield { gpus, replicas };
+      }
+    }
+  }
+
   function* candidates(): Generator<Placement> {
     yield* microbatchMoves();
     yield* quotaMoves();
     yield* relocations();
+    yield* shares();
+    yield* splits();
   }
 
   // First improvement: each round tries the moves in order and takes the first that is faster and fits.

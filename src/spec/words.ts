@@ -10,7 +10,7 @@ export type StatusWord = { readonly word: string; readonly group: StatusWordGrou
 export const STATUS_WORDS: readonly StatusWord[] = [
   // Where a plan comes from (plan.provenance; bestProvenance in the batch CSV).
   { word: 'ilp', group: 'provenance', meaning: 'made by the exact planner (an ILP over GPU patterns and quota levels; the final choice among its solutions by simulation)' },
-  { word: 'heuristic:<name>', group: 'provenance', meaning: 'made by a heuristic: waterfill (greedy colocation and quota water-filling), local-search-from-<start>, or polish-of-<origin> (the fastest plan of any origin, and the fastest proposal of the exact search, refined by the simulator: microbatches moved between replicas, SM steps between slots, a module moved to another slot of its GPUs)' },
+  { word: 'heuristic:<name>', group: 'provenance', meaning: 'made by a heuristic: waterfill (greedy colocation and quota water-filling), local-search-from-<start>, or polish-of-<origin> (a plan refined by the simulator: microbatches moved between replicas, SM steps between slots, a module moved to or shared with another slot of its GPUs, a slot split in two; the heuristic polishes its own plan, and the planner the fastest plan of any origin and the fastest proposal of the exact search)' },
   { word: 'baseline:<name>', group: 'provenance', meaning: 'a temporal-multiplexing layout: sequential (every GPU runs every module in turn) or exclusive (each module on its own GPUs); also what the heuristic returns when it finds nothing faster' },
   { word: 'hand', group: 'provenance', meaning: 'written or edited by a person outside Mosaic' },
   // The throughput ILP's solver outcome (solver.status in a plan, ilp.status in --json, ilpStatus in the CSV).
