@@ -5,6 +5,7 @@ import { planModel } from '../src/plan/planner';
 import { validatePlan } from '../src/plan/validate';
 import { setPartitions } from '../src/plan/heuristic';
 import { loadCluster, loadModel } from '../src/spec/load';
+import { resolveProblem } from '../src/spec/resolve';
 import { MosaicError } from '../src/errors';
 import type { Plan } from '../src/spec/plan';
 import { bundled, explicitModule, rng, tinyCluster, tinyModel } from './helpers/fixtures';
@@ -95,5 +96,17 @@ describe('where colocation pays', () => {
     const baselines = result.plans.filter((p) => p.provenance.startsWith('baseline:'));
     for (const b of baselines) expect(heuristic.prediction.iterationMs).to.be.below(b.prediction.iterationMs * 0.9);
     expect(heuristic.gpus.some((g) => g.slots.length >= 2)).to.equal(true);
+  });
+
+  it('on slow links between nodes, the largest module is kept inside one node: LLaVA-1.5-13B on 4×8 H100 at 12.5 GB/s between nodes', async () => {
+    const { model, cluster } = resolveProblem('llava-1.5-13b', 'h100-4x8');
+    const slow = { ...cluster, name: 'h100-4x8-slow-links', links: { ...cluster.links, interNodeGBps: 12.5 } };
+    const result = await planModel(model, slow, undefined, { method: 'heuristic' });
+    const heuristic = result.heuristic!;
+    const sequential = result.plans.find((p) => p.provenance === 'baseline:sequential')!;
+    expect(heuristic.prediction.iterationMs).to.be.below(sequential.prediction.iterationMs * 0.9);
+    // Every replica of the LLM on one node: its all-reduce stays on NVLink.
+    const nodeOf = new Map(heuristic.gpus.flatMap((g) => g.slots.map((s) => [s.id, g.node] as const)));
+    expect(new Set(heuristic.replicas.filter((r) => r.module === 'llm').map((r) => nodeOf.get(r.slot))).size).to.equal(1);
   });
 });

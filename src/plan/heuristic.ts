@@ -207,3 +207,30 @@ export function heuristicCandidates(perf: PerfModel, seeds: readonly { readonly 
   }
   return [...out.values()].filter((c) => Number.isFinite(c.estimateMs)).sort((a, b) => a.estimateMs - b.estimateMs).slice(0, keep);
 }
+
+/** Node counts tried by `nodeConfinedSeeds`: 1, 2, 4 (below the cluster's). */
+const CONFINED_NODE_COUNTS = [1, 2, 4];
+
+/**
+ * Layouts that keep the largest gradient sync inside fewer nodes, for clusters of several nodes: every
+ * module time-shares the GPUs of the first n nodes, and the other nodes run every module but the one
+ * with the most parameters (or nothing). On slow links between nodes the all-reduce of a large module
+ * over every node costs more than the compute its extra replicas save, and neither the uniform
+ * water-filled layouts nor local search (which keeps GPU counts per pattern) reach these.
+ */
+export function nodeConfinedSeeds(perf: PerfModel): { name: string; layout: Layout }[] {
+  const { nodes, gpusPerNode } = perf.cluster;
+  if (nodes < 2) return [];
+  const trainable = perf.order.filter((m) => perf.moduleByName.get(m)!.trainable);
+  if (trainable.length === 0) return [];
+  const largest = trainable.reduce((a, b) => (perf.timings.get(b)!.params > perf.timings.get(a)!.params ? b : a));
+  const others = perf.order.filter((m) => m !== largest);
+  const out: { name: string; layout: Layout }[] = [];
+  for (const n of CONFINED_NODE_COUNTS.filter((k) => k < nodes)) {
+    const inside = n * gpusPerNode;
+    const all: SlotPattern[] = [{ modules: perf.order, quotaFraction: 1 }];
+    out.push({ name: `sequential-on-${n}-of-${nodes}-nodes`, layout: [{ pattern: all, count: inside }] });
+    if (others.length > 0) out.push({ name: `${largest}-on-${n}-of-${nodes}-nodes`, layout: [{ pattern: all, count: inside }, { pattern: [{ modules: others, quotaFraction: 1 }], count: perf.gpuCount - inside }] });
+  }
+  return out;
+}
