@@ -61,8 +61,8 @@ export const MAX_THROUGHPUT_ILP_MODULES = 8;
 
 /**
  * Shares of the time limit: the simulator's polish of the heuristic's plan (part of the heuristic), the
- * exact search (it ends by EXACT_END), the throughput ILP (by ILP_END), and the polish of the fastest
- * plan of all and of the exact search's proposal (the rest; each polish gets at least 0.5 s).
+ * exact search (EXACT_SHARE), the throughput ILP (until ILP_END of the limit from the start), and the
+ * polish of the fastest plan of all and of the exact search's proposal (each polish gets at least 0.5 s).
  */
 const HEURISTIC_POLISH_SHARE = 0.1;
 const EXACT_SHARE = 0.65;
@@ -131,6 +131,8 @@ export async function planModel(model: ModelSpec, cluster: ClusterSpec, profile:
   let ilpTimedOut = false;
   /** The exact search's fastest proposal, if it made one. */
   let exactPlan: Plan | undefined;
+  /** Plans already polished until no move was faster. */
+  const polishedToEnd = new Set<Plan>();
   if (opts.method !== 'baseline') {
     const started = process.hrtime.bigint();
     // The baselines are in the heuristic's search space: it never returns a plan predicted slower than them.
@@ -142,6 +144,7 @@ export async function planModel(model: ModelSpec, cluster: ClusterSpec, profile:
       const scored = polished.moves > 0 ? polished.scored : seeds.best.scored;
       heuristic = toPlan(perf, scored, polished.moves > 0 ? polishedProvenance(seeds.best.provenance) : seeds.best.provenance, profile);
       simulated.set(heuristic, scored);
+      if (polished.converged) polishedToEnd.add(heuristic);
       plans.push(heuristic);
     }
     heuristicMs = elapsedMs(started);
@@ -191,8 +194,8 @@ export async function planModel(model: ModelSpec, cluster: ClusterSpec, profile:
     // with what is left of the polish time; a polished plan is kept only when it is faster than the one
     // it started from.
     const fastest = plans.reduce((a, b) => (b.prediction.iterationMs < a.prediction.iterationMs ? b : a));
-    // The heuristic's plan was polished already (a second polish finds no move).
-    const starts = [fastest, exactPlan].filter((p, i, all): p is Plan => p !== undefined && all.indexOf(p) === i && !(p === heuristic && p.provenance.includes('polish-of-')));
+    // A plan polished until no move helped is left out: a second polish would find no move.
+    const starts = [fastest, exactPlan].filter((p, i, all): p is Plan => p !== undefined && all.indexOf(p) === i && !polishedToEnd.has(p));
     const polishStart = Date.now();
     const polishMs = Math.max(500, POLISH_SHARE * opts.timeLimitSeconds * 1000);
     for (const start of starts) {

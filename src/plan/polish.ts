@@ -35,7 +35,13 @@ export type PolishOptions = {
 
 export const DEFAULT_POLISH_OPTIONS: PolishOptions = { maxSimulations: 200, deadlineMs: Infinity };
 
-export type Polished = { readonly scored: ScoredLayout; readonly moves: number; readonly simulations: number };
+export type Polished = {
+  readonly scored: ScoredLayout;
+  readonly moves: number;
+  readonly simulations: number;
+  /** No move of the last round was faster (not stopped by the budget): polishing the result again finds nothing. */
+  readonly converged: boolean;
+};
 
 type Placement = { gpus: PlanGpu[]; replicas: PlanReplica[] };
 
@@ -107,6 +113,7 @@ export function polishPlacement(perf: PerfModel, start: ScoredLayout, options: P
   const capacity = perf.capacityBytes;
   const micro = perf.model.batch.micro;
   const levels = quotaLevels(perf.cluster);
+  const levelSms = levels.map((q) => smsFor(perf.cluster, q));
   const smCount = perf.cluster.gpu.smCount;
   let current = start;
   let simulations = 0;
@@ -168,33 +175,29 @@ export function polishPlacement(perf: PerfModel, start: ScoredLayout, options: P
       }
     }
   }
-  // Relocations per GPU shape: each module of each slot position to each other position without it.
-  function* relocations(): Generator<Placement> {
+  // Per GPU shape, each module of each slot position and each other position that does not host it.
+  function* moduleMoves(): Generator<{ members: PlanGpu[]; from: number; to: number; module: string }> {
     for (const members of shapes()) {
       const slots = members[0].slots;
       for (let from = 0; from < slots.length; from++) {
         for (const module of slots[from].modules) {
-          for (let to = 0; to < slots.length; to++) if (to !== from && !slots[to].modules.includes(module)) yield relocate(current, members, from, to, module, perf.order);
+          for (let to = 0; to < slots.length; to++) if (to !== from && !slots[to].modules.includes(module)) yield { members, from, to, module };
         }
       }
     }
   }
+  // Relocations: the module's replicas on `from` move to `to`, on every GPU of the shape.
+  function* relocations(): Generator<Placement> {
+    for (const { members, from, to, module } of moduleMoves()) yield relocate(current, members, from, to, module, perf.order);
+  }
 
-  // Replicas shared with another slot of the shape, on every GPU of it.
+  // Shares: the module's replicas on `from` give half their microbatches to new replicas on `to`, on every GPU of the shape.
   function* shares(): Generator<Placement> {
-    for (const members of shapes()) {
-      const slots = members[0].slots;
-      for (let from = 0; from < slots.length; from++) {
-        for (const module of slots[from].modules) {
-          for (let to = 0; to < slots.length; to++) {
-            if (to === from || slots[to].modules.includes(module)) continue;
-            const { replicas, gained } = shareReplicas(current.replicas, new Map(members.map((g) => [g.slots[from].id, g.slots[to].id])), (m) => m === module, micro);
-            if (gained.size === 0) continue;
-            const gpus = current.gpus.map((g) => ({ ...g, slots: g.slots.map((s) => (gained.has(s.id) ? { ...s, modules: perf.order.filter((m) => m === module || s.modules.includes(m)) } : s)) }));
-            yield { gpus, replicas };
-          }
-        }
-      }
+    for (const { members, from, to, module } of moduleMoves()) {
+      const { replicas, gained } = shareReplicas(current.replicas, new Map(members.map((g) => [g.slots[from].id, g.slots[to].id])), (m) => m === module, micro);
+      if (gained.size === 0) continue;
+      const gpus = current.gpus.map((g) => ({ ...g, slots: g.slots.map((s) => (gained.has(s.id) ? { ...s, modules: perf.order.filter((m) => m === module || s.modules.includes(m)) } : s)) }));
+      yield { gpus, replicas };
     }
   }
   // A slot split in two on the quota grid (the lower half no smaller than the grid's first level), on every GPU of the shape.
@@ -204,7 +207,7 @@ export function polishPlacement(perf: PerfModel, start: ScoredLayout, options: P
       if (g0.slots.length >= DEFAULT_MAX_SLOTS) continue;
       for (let i = 0; i < g0.slots.length; i++) {
         const sms = g0.slots[i].smCount;
-        const half = levels.map((q) => smsFor(perf.cluster, q)).filter((l) => l <= sms / 2 && levels.some((q) => smsFor(perf.cluster, q) === sms - l)).pop();
+        const half = levelSms.filter((l) => l <= sms / 2 && levelSms.includes(sms - l)).pop();
         if (half === undefined) continue;
         const fresh = new Map(members.map((g) => [g.slots[i].id, freshSlotId(g)]));
         const { replicas, gained } = shareReplicas(current.replicas, fresh, () => true, micro);
@@ -230,10 +233,12 @@ export function polishPlacement(perf: PerfModel, start: ScoredLayout, options: P
   }
 
   // First improvement: each round tries the moves in order and takes the first that is faster and fits.
+  let converged = false;
   for (;;) {
     let improved = false;
+    let ranOut = false;
     for (const p of candidates()) {
-      if (exhausted()) break;
+      if ((ranOut = exhausted())) break;
       simulations++;
       const scored = scorePlacement(perf, [...p.gpus], p.replicas);
       if (Math.max(...scored.memoryBytes) > capacity || scored.simulation.iterationMs >= current.simulation.iterationMs * (1 - RELATIVE_IMPROVEMENT)) continue;
@@ -242,7 +247,10 @@ export function polishPlacement(perf: PerfModel, start: ScoredLayout, options: P
       improved = true;
       break;
     }
-    if (!improved) break;
+    if (!improved) {
+      converged = !ranOut;
+      break;
+    }
   }
-  return { scored: current, moves, simulations };
+  return { scored: current, moves, simulations, converged };
 }

@@ -87,10 +87,11 @@ export function formatModules(stages: readonly ModuleStage[], device: string, it
   if (slowest && ms >= 0.1 * iterationMs) {
     const a = slowest.communication!.allReduce;
     // Files from before the bucketed sync have neither field: the all-reduce then ran after the last backward.
-    const buckets = a.buckets && a.buckets > 1 ? ` in ${a.buckets} buckets` : '';
-    const exposed = a.exposedMs !== undefined && a.buckets && a.buckets > 1 ? `; ${fmtMs(a.exposedMs)} ms of it after the last backward, the rest under backwards` : '';
+    const bucketed = (a.buckets ?? 1) > 1;
+    const buckets = bucketed ? ` in ${a.buckets} buckets` : '';
+    const exposed = bucketed && a.exposedMs !== undefined ? `; ${fmtMs(a.exposedMs)} ms of it after the last backward, the rest under backwards` : '';
     // Mostly after the backward: the links, not the overlap, decide, and each bucket pays a ring latency.
-    const hint = a.exposedMs !== undefined && a.buckets && a.buckets > 1 && a.exposedMs > 0.5 * ms ? ' (larger buckets, optimizer.gradientBucketMiB, pay fewer latencies)' : '';
+    const hint = bucketed && a.exposedMs !== undefined && a.exposedMs > 0.5 * ms ? ' (larger buckets, optimizer.gradientBucketMiB, pay fewer latencies)' : '';
     lines.push(`  the gradient all-reduce of ${slowest.module} keeps the links busy ${fmtMs(ms)} ms of the ${fmtMs(iterationMs)} ms iteration (${((100 * ms) / iterationMs).toFixed(0)}%): ${fmtBytes(a.bytes)} per replica ${overLink(a.link, device)}${buckets}${exposed}${hint}`);
   }
   return lines;

@@ -9,7 +9,6 @@
 
 import { interferenceFactor, type PerfModel } from '../../perf/perf-model';
 import { planMemoryBytes } from '../../perf/memory';
-import { simulateIteration } from '../../perf/simulate';
 import { smsFor } from '../../perf/timing';
 import type { PlanGpu, PlanReplica } from '../../spec/plan';
 import { scorePlacement, type ScoredLayout } from '../make-plan';
@@ -123,15 +122,15 @@ export function enumerateSpace(terms: BoundTerms, incumbentMs: number, options: 
   for (const quota of terms.levels) {
     for (let mask = 1; mask < 1 << names.length; mask++) types.push({ sms: smsFor(cluster, quota), quota, modules: names.map((_, i) => i).filter((i) => mask & (1 << i)) });
   }
-  const configs: SlotType[][] = [[]];
+  const listed: SlotType[][] = [[]];
   // Layouts up to symmetry for a number of GPU configurations: multisets per node, multisets of nodes.
   const layoutsFor = (n: number) => binomial(binomial(n + cluster.gpusPerNode - 1, cluster.gpusPerNode) + cluster.nodes - 1, cluster.nodes);
   // The walk stops at the first configuration count whose layouts alone pass the cap.
   let tooMany = 1;
   while (layoutsFor(tooMany + 1) <= options.maxLayouts && tooMany < MAX_CONFIGS) tooMany++;
   const walk = (from: number, used: number, chosen: SlotType[]): boolean => {
-    if (chosen.length > 0) configs.push([...chosen]);
-    if (configs.length > tooMany || ((configs.length & 4095) === 0 && Date.now() > options.deadline)) return false;
+    if (chosen.length > 0) listed.push([...chosen]);
+    if (listed.length > tooMany || ((listed.length & 4095) === 0 && Date.now() > options.deadline)) return false;
     if (chosen.length === options.maxSlots) return true;
     for (let i = from; i < types.length; i++) {
       if (used + types[i].sms > cluster.gpu.smCount) continue;
@@ -142,7 +141,7 @@ export function enumerateSpace(terms: BoundTerms, incumbentMs: number, options: 
     }
     return true;
   };
-  if (!walk(0, 0, [])) return { complete: false, tried: configs.length <= tooMany, why: configs.length <= tooMany ? 'time limit while listing GPU configurations' : `more than ${tooMany} GPU configurations` };
+  if (!walk(0, 0, [])) return { complete: false, tried: listed.length <= tooMany, why: listed.length <= tooMany ? 'time limit while listing GPU configurations' : `more than ${tooMany} GPU configurations` };
   // A GPU configuration whose own slot rows (B3 with one microbatch per replica and no tail: the GPU's
   // interference is its own, the start at least the module's earliest anywhere) already reach the
   // incumbent cannot be part of a plan that beats it: it is dropped, and its bound is what it adds.
@@ -150,7 +149,7 @@ export function enumerateSpace(terms: BoundTerms, incumbentMs: number, options: 
   let best = incumbentMs;
   const theta = () => best / (1 + options.targetGap);
   let bounded = 0;
-  const useful = configs.filter((c) => {
+  const configs = listed.filter((c) => {
     if ((++bounded & 1023) === 0 && Date.now() > options.deadline) return false; // reported below
     const lb = configBound(terms, c, names);
     if (lb < theta()) return true;
@@ -158,8 +157,6 @@ export function enumerateSpace(terms: BoundTerms, incumbentMs: number, options: 
     return false;
   });
   if (Date.now() > options.deadline) return { complete: false, tried: true, why: 'time limit while bounding GPU configurations' };
-  configs.length = 0;
-  configs.push(...useful);
   const layoutCount = layoutsFor(configs.length);
   if (!(layoutCount <= options.maxLayouts)) return { complete: false, tried: false, why: `about ${layoutCount.toPrecision(2)} layouts up to symmetry, more than ${options.maxLayouts}` };
 
@@ -235,10 +232,10 @@ export function enumerateSpace(terms: BoundTerms, incumbentMs: number, options: 
         if (lb >= theta()) prunedMin = Math.min(prunedMin, lb);
         else {
           simulated++;
-          const ms = simulateIteration(perf, k.gpus, replicas).iterationMs;
-          if (ms < best) {
-            best = ms;
-            bestPlan = scorePlacement(perf, k.gpus.map((g) => ({ ...g })), replicas);
+          const scored = scorePlacement(perf, [...k.gpus], replicas);
+          if (scored.simulation.iterationMs < best) {
+            best = scored.simulation.iterationMs;
+            bestPlan = scored;
           }
         }
       }

@@ -51,7 +51,7 @@ export type ExactOptions = {
   readonly levelStride: number;
   /**
    * Enumerate the space instead of relaxing it when it has at most this many layouts up to symmetry
-   * (enumerate.ts; default 30,000; 0 always relaxes). It gets at most ENUMERATION_SHARE of the time limit.
+   * (enumerate.ts; default 2,000,000; 0 always relaxes). It gets at most ENUMERATION_SHARE of the time limit.
    */
   readonly maxLayouts: number;
 };
