@@ -12,7 +12,7 @@ import { planMemoryBytes } from '../../perf/memory';
 import { smsFor } from '../../perf/timing';
 import type { PlanGpu, PlanReplica } from '../../spec/plan';
 import { scorePlacement, type ScoredLayout } from '../make-plan';
-import { planLowerBound } from './plan-bound';
+import { planLowerBound, taskTimes } from './plan-bound';
 import type { BoundTerms } from './terms';
 
 export type EnumerationOptions = {
@@ -86,7 +86,6 @@ function multisets(count: number, length: number, visit: (pick: readonly number[
 /** (B3) of each slot of one GPU configuration, for any plan it is part of (see the caller). */
 function configBound(terms: BoundTerms, config: readonly SlotType[], names: readonly string[]): number {
   const perf = terms.perf;
-  const taskMs = perf.engineCosts?.perTaskMs ?? 0;
   const slots = config.map((s, i) => ({ id: `s${i}`, quotaFraction: s.quota, smCount: s.sms, modules: s.modules.map((m) => names[m]) }));
   let bound = 0;
   for (const slot of slots) {
@@ -94,10 +93,9 @@ function configBound(terms: BoundTerms, config: readonly SlotType[], names: read
     let start = Infinity;
     let work = 0;
     for (const m of slot.modules) {
-      const t = perf.timings.get(m)!;
-      const mt = terms.modules.get(m)!;
-      start = Math.min(start, mt.headMs);
-      work += t.forwardMs(slot.quotaFraction) * factor + taskMs + (mt.hasBackward ? t.backwardMs(slot.quotaFraction) * factor + taskMs : 0);
+      start = Math.min(start, terms.modules.get(m)!.headMs);
+      const { forwardMs, backwardMs } = taskTimes(terms, m, slot.quotaFraction, factor);
+      work += forwardMs + backwardMs;
     }
     bound = Math.max(bound, start + work);
   }

@@ -29,11 +29,21 @@ type Rep = {
   readonly stepMs: number;
 };
 
+/**
+ * A replica's forward and backward task times as the simulator charges them: the module's time at the
+ * slot's quota stretched by the slot's interference factor, plus the engine's cost per task (no
+ * backward for a module that has none).
+ */
+export function taskTimes(terms: BoundTerms, module: string, quota: number, factor: number): { readonly forwardMs: number; readonly backwardMs: number } {
+  const t = terms.perf.timings.get(module)!;
+  const taskMs = terms.perf.engineCosts?.perTaskMs ?? 0;
+  return { forwardMs: t.forwardMs(quota) * factor + taskMs, backwardMs: terms.modules.get(module)!.hasBackward ? t.backwardMs(quota) * factor + taskMs : 0 };
+}
+
 export function planLowerBound(terms: BoundTerms, gpus: readonly PlanGpu[], replicas: readonly PlanReplica[]): PlanBound {
   const perf: PerfModel = terms.perf;
   const { model, cluster } = perf;
   const micro = model.batch.micro;
-  const taskMs = perf.engineCosts?.perTaskMs ?? 0;
   const slotOf = new Map<string, { gpu: number; node: number; quota: number; factor: number }>();
   for (const g of gpus) {
     for (const s of g.slots) slotOf.set(s.id, { gpu: g.id, node: g.node, quota: s.quotaFraction, factor: interferenceFactor(perf, g.slots.filter((o) => o.id !== s.id), s) });
@@ -43,7 +53,6 @@ export function planLowerBound(terms: BoundTerms, gpus: readonly PlanGpu[], repl
   for (const r of replicas) counts.set(r.module, (counts.get(r.module) ?? 0) + 1);
   for (const r of replicas) {
     const s = slotOf.get(r.slot)!;
-    const t = perf.timings.get(r.module)!;
     const mt = terms.modules.get(r.module)!;
     byModule.get(r.module)!.push({
       module: r.module,
@@ -52,8 +61,7 @@ export function planLowerBound(terms: BoundTerms, gpus: readonly PlanGpu[], repl
       node: s.node,
       quota: s.quota,
       count: r.samples / micro,
-      forwardMs: t.forwardMs(s.quota) * s.factor + taskMs,
-      backwardMs: mt.hasBackward ? t.backwardMs(s.quota) * s.factor + taskMs : 0,
+      ...taskTimes(terms, r.module, s.quota, s.factor),
       stepMs: mt.trainable ? optimizerStepMs(perf, r.module, counts.get(r.module)!, s.quota) : 0,
     });
   }
