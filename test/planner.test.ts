@@ -3,7 +3,9 @@ import { buildPerfModel } from '../src/perf/perf-model';
 import { exclusiveSplit } from '../src/plan/baselines';
 import { planModel } from '../src/plan/planner';
 import { validatePlan } from '../src/plan/validate';
-import { setPartitions } from '../src/plan/heuristic';
+import { heuristicCandidates, setPartitions } from '../src/plan/heuristic';
+import { scoreLayout } from '../src/plan/make-plan';
+import { DEFAULT_MAX_SLOTS } from '../src/plan/options';
 import { loadCluster, loadModel } from '../src/spec/load';
 import { resolveProblem } from '../src/spec/resolve';
 import { MosaicError } from '../src/errors';
@@ -58,6 +60,8 @@ describe('planner', () => {
             return;
           }
           for (const plan of result.plans) expect(validatePlan(plan), plan.provenance).to.deep.equal([]);
+          // Every plan lies in the space its bound covers.
+          for (const plan of result.plans) expect(Math.max(...plan.gpus.map((g) => g.slots.length)), plan.provenance).to.be.at.most(DEFAULT_MAX_SLOTS);
           const heuristic = result.heuristic!;
           expect(heuristic.provenance).to.match(/^(heuristic|baseline):/);
           const baselines = result.baselines.filter((b): b is { name: 'sequential'; plan: Plan } => 'plan' in b).map((b) => b.plan.prediction.iterationMs);
@@ -108,5 +112,20 @@ describe('where colocation pays', () => {
     // Every replica of the LLM on one node: its all-reduce stays on NVLink.
     const nodeOf = new Map(heuristic.gpus.flatMap((g) => g.slots.map((s) => [s.id, g.node] as const)));
     expect(new Set(heuristic.replicas.filter((r) => r.module === 'llm').map((r) => nodeOf.get(r.slot))).size).to.equal(1);
+  });
+
+  it('host-bound encoders run as several replicas per GPU, within the 4-slot space: OpenVLA-7B on 1×8 H100', async () => {
+    const { model, cluster } = resolveProblem('openvla-7b', 'h100-1x8');
+    const perf = buildPerfModel(model, cluster);
+    // The best heuristic candidate with one replica of each module per GPU (every grouping water-filled, then local search).
+    const single = heuristicCandidates(perf, [], 20).filter((c) => c.layout.every((e) => new Set(e.pattern.flatMap((s) => s.modules)).size === e.pattern.flatMap((s) => s.modules).length));
+    expect(single.length).to.be.at.least(3);
+    const oneReplicaPerGpu = Math.min(...single.map((c) => scoreLayout(perf, c.layout).simulation.iterationMs));
+    const result = await planModel(model, cluster, undefined, { method: 'heuristic' });
+    const heuristic = result.heuristic!;
+    expect(heuristic.prediction.iterationMs).to.be.below(0.95 * oneReplicaPerGpu);
+    expect(Math.max(...heuristic.gpus.map((g) => g.slots.length))).to.be.within(2, DEFAULT_MAX_SLOTS);
+    const replicasPerGpu = Math.max(...heuristic.gpus.map((g) => g.slots.filter((s) => s.modules.includes('dinov2')).length));
+    expect(replicasPerGpu, 'slots of one GPU hosting the DINOv2 encoder').to.be.at.least(2);
   });
 });

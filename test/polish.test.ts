@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { buildPerfModel } from '../src/perf/perf-model';
-import { scorePlacement, toPlan } from '../src/plan/make-plan';
-import { heuristicSeeds } from '../src/plan/ilp';
+import { scoreLayout, scorePlacement, toPlan } from '../src/plan/make-plan';
+import { waterFill } from '../src/plan/heuristic';
 import { polishPlacement } from '../src/plan/polish';
 import { resolveProblem } from '../src/spec/resolve';
 import type { PlanGpu } from '../src/spec/plan';
@@ -42,10 +42,10 @@ describe('polish of a plan by the simulator', () => {
     expect(relocated, 'plans improved by moving a module to another slot of its GPUs').to.be.at.least(1);
   });
 
-  it('gives a host-bound encoder more replicas on each GPU (a share or a split): PaliGemma-3B on 1×8 H100 from the heuristic\'s layout', () => {
+  it('gives a host-bound encoder more replicas on each GPU (a share or a split): PaliGemma-3B on 1×8 H100 from a water-filled layout with one slot per module group', () => {
     const { model, cluster } = resolveProblem('paligemma-3b', 'h100-1x8');
     const perf = buildPerfModel(model, cluster);
-    const start = heuristicSeeds(perf).best!.scored;
+    const start = scoreLayout(perf, [{ pattern: waterFill(perf, [['vision'], ['projector', 'llm']], perf.gpuCount)!, count: perf.gpuCount }]);
     const { scored } = polishPlacement(perf, start);
     const slotsOf = (p: { gpus: readonly PlanGpu[] }, module: string) => Math.max(...p.gpus.map((g) => g.slots.filter((s) => s.modules.includes(module)).length));
     expect(slotsOf(start, 'vision')).to.equal(1);

@@ -9,7 +9,7 @@ import { buildPatternIlp, RATE_SCALE, type CountVector, type FormulationInfo } f
 import { enumeratePatterns, patternRates, PatternsOutOfTime, type PatternOptions, type PatternSet } from '../../solver/formulate/patterns';
 import { baselineLayouts } from './baselines';
 import { layoutMemoryBound } from './estimate';
-import { heuristicCandidates, nodeConfinedSeeds } from './heuristic';
+import { heuristicCandidates, nodeConfinedSeeds, replicatedSeeds } from './heuristic';
 import { explainInfeasible } from './fits';
 import type { Layout } from './layout';
 import { scoreLayout, type ScoredLayout } from './make-plan';
@@ -128,7 +128,7 @@ export function ilpStats(perf: PerfModel, patterns: Partial<PatternOptions> = {}
 export function heuristicSeeds(perf: PerfModel, finalists = 6): { layouts: Layout[]; best?: { layout: Layout; scored: ScoredLayout; name: string; provenance: Provenance } } {
   const fitting = baselineLayouts(perf).flatMap((b) => (b.fits ? [{ name: b.name, layout: b.layout }] : []));
   const heuristics = heuristicCandidates(perf, fitting, finalists);
-  const all = [...heuristics.map((h) => ({ name: h.name, layout: h.layout })), ...nodeConfinedSeeds(perf), ...fitting.map((b) => ({ name: `baseline:${b.name}`, layout: b.layout }))];
+  const all = [...heuristics.map((h) => ({ name: h.name, layout: h.layout })), ...replicatedSeeds(perf), ...nodeConfinedSeeds(perf), ...fitting.map((b) => ({ name: `baseline:${b.name}`, layout: b.layout }))];
   let best: { layout: Layout; scored: ScoredLayout; name: string; provenance: Provenance } | undefined;
   for (const c of all) {
     const scored = scoreLayout(perf, c.layout);

@@ -67,7 +67,7 @@ export function formulate(terms: BoundTerms, set: PatternSet, T: number, maxLamb
   const capAt = (p: Pattern, s: number, m: string, c?: TailClass) => {
     const mt = terms.modules.get(m)!;
     const level = p.slots[s].level;
-    const microbatch = microbatchMs(terms, m, level, p.factors[s], p.slots[s].low);
+    const microbatch = microbatchMs(terms, m, level, p.factors[s]);
     return Math.floor((window - mt.headMs - tailOf(m, terms.levels[level], microbatch, c)) / microbatch + 1e-9);
   };
   const usable = set.patterns.filter((p) =>
@@ -105,7 +105,7 @@ export function formulate(terms: BoundTerms, set: PatternSet, T: number, maxLamb
       const mods = hosts(p, s);
       const explicitHere = new Set(slot.explicit.map((i) => set.explicit[i]));
       const head = Math.min(...mods.map((m) => terms.modules.get(m)!.headMs));
-      const d = (m: string) => microbatchMs(terms, m, level, p.factors[s], slot.low);
+      const d = (m: string) => microbatchMs(terms, m, level, p.factors[s]);
       const work: Term[] = [];
       for (const m of mods) {
         const x = b.addVariable(xName(p.id, s, m));

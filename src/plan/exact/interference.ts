@@ -39,11 +39,14 @@ export function slotFactorFloor(terms: BoundTerms, set: { readonly explicit: rea
 
 /**
  * What one microbatch of `module` costs a slot at `level` slowed by `factor` (device time stretched, task
- * cost not): the least over the levels `low..level` when the relaxation groups levels.
+ * cost not): the least over every level up to `level`. A pattern slot stands for plan slots at its level
+ * or below (raised within free SMs, or a group of levels), and a module can run a little slower at a
+ * larger quota (wave quantization), so the least up to the level is what bounds them all; it also makes
+ * the relaxation's times non-increasing in the quota, which keeping only maximal patterns needs.
  */
-export function microbatchMs(terms: BoundTerms, module: string, level: number, factor: number, low = level): number {
+export function microbatchMs(terms: BoundTerms, module: string, level: number, factor: number): number {
   const mt = terms.modules.get(module)!;
   let least = Infinity;
-  for (let l = low; l <= level; l++) least = Math.min(least, mt.microbatchAt[l] + (factor - 1) * mt.deviceAt[l]);
+  for (let l = 0; l <= level; l++) least = Math.min(least, mt.microbatchAt[l] + (factor - 1) * mt.deviceAt[l]);
   return least;
 }

@@ -54,8 +54,6 @@ export type PatternSet = {
   readonly implicit: readonly string[];
   /** Replica-count tiers of the memory requirements. */
   readonly tiers: readonly number[];
-  /** True when every module's time is non-increasing in the quota, so only maximal patterns are kept. */
-  readonly maximalOnly: boolean;
   readonly notes: readonly string[];
 };
 
@@ -106,14 +104,6 @@ export class TooManyPatterns extends Error {
   }
 }
 
-/** True when no module's forward or backward time grows with the quota (what raising and grouping levels need). */
-function timesMonotone(terms: BoundTerms): boolean {
-  return terms.perf.order.every((m) => {
-    const t = terms.modules.get(m)!;
-    return t.forwardAt.every((v, i) => i === 0 || v <= t.forwardAt[i - 1] * (1 + 1e-12)) && t.backwardAt.every((v, i) => i === 0 || v <= t.backwardAt[i - 1] * (1 + 1e-12));
-  });
-}
-
 export function enumeratePatterns(terms: BoundTerms, options: Partial<PatternOptions> = {}): PatternSet {
   const opts = { ...DEFAULT_PATTERN_OPTIONS, ...options };
   const perf = terms.perf;
@@ -133,7 +123,6 @@ export function enumeratePatterns(terms: BoundTerms, options: Partial<PatternOpt
   };
   const explicit = perf.order.filter((m) => !opts.implicit.includes(m) && (least.get(m)! >= 0.1 * capacity || tailRange(m) > 0.01 * scale));
   const implicit = perf.order.filter((m) => !explicit.includes(m));
-  const monotone = timesMonotone(terms);
   const sms = terms.levels.map((q) => smsFor(cluster, q));
   // Level groups: the tops of groups of `levelStride` levels counted down from all SMs, each with its
   // lowest level; a slot's times are the group's fastest (interference.ts), its SMs the group's bottom.
@@ -219,11 +208,10 @@ export function enumeratePatterns(terms: BoundTerms, options: Partial<PatternOpt
   const visit = (from: number, used: number): void => {
     if (chosen.length > 0) {
       const free = smCount - used;
-      // Maximal only: a slot that could be raised one level within the free SMs → dominated, since times never
-      // grow with the quota, unless the raise makes it press harder on its neighbours (interference.ts).
-      const raisable =
-        monotone &&
-        chosen.some((s) => {
+      // Maximal only: a slot that could be raised one level within the free SMs → dominated, since the
+      // relaxation's times never grow with the quota (interference.ts, microbatchMs: the least at any level up
+      // to the slot's), unless the raise makes it press harder on its neighbours (interference.ts).
+      const raisable = chosen.some((s) => {
           const next = groups[groupOf.get(s.level)! + 1];
           return next !== undefined && sms[next.low] - sms[s.low] <= free && (chosen.length === 1 || !pressesHarder(s, next));
         });
@@ -246,7 +234,6 @@ export function enumeratePatterns(terms: BoundTerms, options: Partial<PatternOpt
     }
   };
   visit(0, 0);
-  if (!monotone) notes.push('some module runs slower at a larger quota, so patterns with free SMs are kept');
   if (stride > 1) notes.push(`to stay under ${opts.maxPatterns} patterns the relaxation groups the quota levels ${stride} at a time (a slot's times the group's fastest, its SMs the group's bottom: a valid, looser bound)`);
-  return { patterns, explicit, implicit, tiers, maximalOnly: monotone, notes };
+  return { patterns, explicit, implicit, tiers, notes };
 }
