@@ -61,11 +61,15 @@ export const MAX_THROUGHPUT_ILP_MODULES = 8;
 
 /**
  * Shares of the time limit: the simulator's polish of the heuristic's plan (part of the heuristic), the
- * exact search (EXACT_SHARE), the throughput ILP (until ILP_END of the limit from the start), and the
- * polish of the fastest plan of all and of the exact search's proposal (each polish gets at least 0.5 s).
+ * exact search (until EXACT_END of the limit from the start of planning, baselines and heuristic
+ * included, and at least EXACT_MIN_MS), the throughput ILP (until ILP_END), and the polish of the
+ * fastest plan of all and of the exact search's proposal (each polish gets at least 0.5 s). Ends counted
+ * from the start keep the whole run near the limit when simulations are slow (thousands of GPUs: 0.2–0.5 s
+ * each) instead of adding every phase's full share after them.
  */
 const HEURISTIC_POLISH_SHARE = 0.1;
-const EXACT_SHARE = 0.65;
+const EXACT_END = 0.75;
+const EXACT_MIN_MS = 1000;
 const ILP_END = 0.85;
 const POLISH_SHARE = 0.1;
 
@@ -101,6 +105,7 @@ const polishedProvenance = (origin: string): Provenance => `heuristic:polish-of-
 export async function planModel(model: ModelSpec, cluster: ClusterSpec, profile: Profile | undefined, options: Partial<PlanOptions> = {}): Promise<PlanningResult> {
   const opts: PlanOptions = { ...DEFAULT_OPTIONS, ...options };
   if (opts.method === 'ilp' || opts.method === 'all') requireSolver(opts.solver);
+  const planningStarted = Date.now();
   const perf = buildPerfModel(model, cluster, profile);
   const why = explainInfeasible(perf);
   if (why) throw new InfeasibleError(`${model.name} does not fit on ${cluster.name}`, why);
@@ -153,14 +158,15 @@ export async function planModel(model: ModelSpec, cluster: ClusterSpec, profile:
       // The exact search on the simulated time first (it proves the bound), then the throughput ILP
       // proposes more candidates (at least 1 s); the simulator's polish of the best plan has the rest.
       const incumbent = Math.min(Infinity, ...plans.map((p) => p.prediction.iterationMs));
-      exact = await exactSearch(perf, incumbent, { solver: opts.solver, timeLimitMs: EXACT_SHARE * opts.timeLimitSeconds * 1000, maxSlots: DEFAULT_MAX_SLOTS });
+      const exactMs = Math.max(EXACT_MIN_MS, planningStarted + EXACT_END * opts.timeLimitSeconds * 1000 - Date.now());
+      exact = await exactSearch(perf, incumbent, { solver: opts.solver, timeLimitMs: exactMs, maxSlots: DEFAULT_MAX_SLOTS });
       const fastest = exact.candidates.reduce<ScoredLayout | undefined>((a, c) => (!a || c.simulation.iterationMs < a.simulation.iterationMs ? c : a), undefined);
       if (fastest) {
         exactPlan = toPlan(perf, fastest, 'ilp', profile);
         simulated.set(exactPlan, fastest);
         plans.push(exactPlan);
       }
-      const left = Math.max(1, ILP_END * opts.timeLimitSeconds - elapsedMs(started) / 1000);
+      const left = Math.max(1, ILP_END * opts.timeLimitSeconds - (Date.now() - planningStarted) / 1000);
       const tooMany = perf.order.length > MAX_THROUGHPUT_ILP_MODULES;
       if (opts.dumpLp && !tooMany) lpText = toLpText(ilpStats(perf).info.model);
       const r = tooMany
