@@ -3,11 +3,11 @@ import { buildPerfModel, type PerfModel } from '../src/perf/perf-model';
 import type { ClusterSpec, ModelSpec, ModuleSpec } from '../src/spec/types';
 import { createWorkerBackend, type BackendName, type SolveResult } from '../solver/backends';
 import type { MilpModel } from '../solver/model';
-import { bruteForceCounts, bruteForceSlots } from '../solver/brute-force';
-import { buildAssignmentIlp } from '../solver/formulate/assignment-ilp';
-import { buildPatternIlp, RATE_SCALE } from '../solver/formulate/pattern-ilp';
-import { enumeratePatterns, type PatternSet } from '../solver/formulate/patterns';
-import { countsTheta, decodeCounts } from '../solver/decode';
+import { bruteForceCounts, bruteForceSlots } from './helpers/ilp-brute-force';
+import { buildAssignmentIlp } from '../src/plan/throughput/assignment-ilp';
+import { buildPatternIlp, RATE_SCALE } from '../src/plan/throughput/pattern-ilp';
+import { enumeratePatterns, type PatternSet } from '../src/plan/throughput/patterns';
+import { countsTheta, decodeCounts } from '../src/plan/throughput/decode';
 import { GUARD_MS, rng } from './helpers/fixtures';
 
 const intIn = (rand: () => number, lo: number, hi: number): number => lo + Math.floor(rand() * (hi - lo + 1));

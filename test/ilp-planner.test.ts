@@ -7,9 +7,9 @@ import { estimateLayoutMs } from '../src/plan/estimate';
 import { validatePlan } from '../src/plan/validate';
 import { loadCluster, loadModel } from '../src/spec/load';
 import { createWorkerBackend } from '../solver/backends';
-import { countsTheta, decodeCounts } from '../solver/decode';
-import { buildPatternIlp, RATE_SCALE } from '../solver/formulate/pattern-ilp';
-import { enumeratePatterns } from '../solver/formulate/patterns';
+import { countsTheta, decodeCounts } from '../src/plan/throughput/decode';
+import { buildPatternIlp, RATE_SCALE } from '../src/plan/throughput/pattern-ilp';
+import { enumeratePatterns } from '../src/plan/throughput/patterns';
 
 const bundled = (kind: string, name: string) => path.join(ROOT, 'datasets', kind, `${name}.json`);
 

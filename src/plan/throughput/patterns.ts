@@ -8,12 +8,12 @@
  * `estimateLayoutMs` counts it) and the fewest replicas each of its modules needs for the memory to fit.
  */
 
-import { MosaicError } from '../../src/errors';
-import { replicaMemoryBytes, WORKSPACE_BYTES_PER_GPU, WORKSPACE_BYTES_PER_SLOT } from '../../src/perf/memory';
-import type { PerfModel } from '../../src/perf/perf-model';
-import { quotaLevels } from '../../src/perf/timing';
-import { setPartitions } from '../../src/plan/heuristic';
-import { moduleTimeInPattern, type GpuPattern } from '../../src/plan/layout';
+import { MosaicError } from '../../errors';
+import { replicaMemoryBytes, WORKSPACE_BYTES_PER_GPU, WORKSPACE_BYTES_PER_SLOT } from '../../perf/memory';
+import type { PerfModel } from '../../perf/perf-model';
+import { quotaLevels } from '../../perf/timing';
+import { setPartitions } from '../heuristic';
+import { moduleTimeInPattern, type GpuPattern } from '../layout';
 
 export type PatternOptions = {
   /** Most slots (execution contexts) per GPU. */

@@ -2,14 +2,14 @@
  * From a solver answer back to the planner's shapes: pattern counts → `Layout` → scored, validated Plan.
  */
 
-import type { PerfModel } from '../src/perf/perf-model';
-import type { Layout } from '../src/plan/layout';
-import { toPlan, type ScoredLayout } from '../src/plan/make-plan';
-import type { Plan, SolverRecord } from '../src/spec/plan';
-import type { Profile } from '../src/spec/types';
-import type { SolveResult } from './backends';
-import { RATE_SCALE, type CountVector, type FormulationInfo } from './formulate/pattern-ilp';
-import type { PatternSet } from './formulate/patterns';
+import type { PerfModel } from '../../perf/perf-model';
+import type { Layout } from '../layout';
+import { toPlan, type ScoredLayout } from '../make-plan';
+import type { Plan, SolverRecord } from '../../spec/plan';
+import type { Profile } from '../../spec/types';
+import type { SolveResult } from '../../../solver/backends';
+import { RATE_SCALE, type CountVector, type FormulationInfo } from './pattern-ilp';
+import type { PatternSet } from './patterns';
 
 /** Pattern id → GPU count from a solution's values (rounded; values are checked integral by the backend). */
 export function decodeCounts(set: PatternSet, info: FormulationInfo, values: ReadonlyMap<string, number>): Map<number, number> {

@@ -4,7 +4,7 @@
  * GPUs are identical, so counts replace per-GPU decisions and the symmetry of the assignment form is gone.
  */
 
-import { ModelBuilder, type MilpModel, type Term } from '../model';
+import { ModelBuilder, type MilpModel, type Term } from '../../../solver/model';
 import type { PatternSet } from './patterns';
 
 /** Rates enter the model in microbatches per second (per ms × 1000) so θ is of order 1–1000. */

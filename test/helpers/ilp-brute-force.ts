@@ -14,11 +14,11 @@
  * plan where m has R replicas is charged `bytes(m, largest tier ≤ R)`.
  */
 
-import { MosaicError } from '../src/errors';
-import type { PerfModel } from '../src/perf/perf-model';
-import { quotaLevels } from '../src/perf/timing';
-import { moduleTimeInPattern, type GpuPattern } from '../src/plan/layout';
-import { patternBaseBytes, type MemoryTiers, type PatternSet } from './formulate/patterns';
+import { MosaicError } from '../../src/errors';
+import type { PerfModel } from '../../src/perf/perf-model';
+import { quotaLevels } from '../../src/perf/timing';
+import { moduleTimeInPattern, type GpuPattern } from '../../src/plan/layout';
+import { patternBaseBytes, type MemoryTiers, type PatternSet } from '../../src/plan/throughput/patterns';
 
 export type BruteForceResult = {
   /** Best θ in microbatches per ms (0 when no plan hosts every module). */

@@ -10,7 +10,7 @@
  * choice among slot sets (y) is the smallest linear form of the same model.
  */
 
-import { ModelBuilder, type Term } from '../model';
+import { ModelBuilder, type Term } from '../../../solver/model';
 import { addNoGoodCut, addTierRows, RATE_SCALE, thetaUpper, type CountVector, type FormulationInfo } from './pattern-ilp';
 import type { PatternSet } from './patterns';
 
