@@ -5,7 +5,7 @@ import { GiB } from '../src/spec/problem';
 import { buildPerfModel, type ModuleTiming, type PerfModel } from '../src/perf/perf-model';
 import { assignMicrobatches, simulateIteration } from '../src/perf/simulate';
 import { curveTime, kernelsLoad } from '../src/perf/timing';
-import { gradientSync, hiddenSyncMs, syncTailMs } from '../src/perf/sync';
+import { allReduceMs, gradientSync, hiddenSyncMs, leastGradientSync, syncTailMs } from '../src/perf/sync';
 import { physicsFor } from '../src/perf/physics';
 import { explicitModule, rng, tinyCluster, tinyModel } from './helpers/fixtures';
 import type { PlanGpu, PlanReplica } from '../src/spec/plan';
@@ -80,6 +80,44 @@ describe('performance model', () => {
     });
   });
 
+  describe('all-reduce as NCCL costs it (src/perf/sync.ts, allReduceMs)', () => {
+    const cluster = (nodes: number, gpusPerNode: number) => tinyCluster({ nodes, gpusPerNode, links: { intraNodeGBps: 400, interNodeGBps: 50, latencyUs: 5 } });
+    const perfOn = (nodes: number, gpusPerNode: number) => buildPerfModel(tinyModel([explicitModule('a', 1e9, 1e9)]), cluster(nodes, gpusPerNode));
+    const MB = 1e6;
+
+    it('inside one node: the ring, 2(R−1) latencies and 2(R−1)/R of the data over NVLink', () => {
+      const perf = perfOn(1, 8);
+      expect(allReduceMs(perf, 1, 1, 25 * MB)).to.equal(0);
+      expect(allReduceMs(perf, 8, 1, 25 * MB)).to.be.closeTo(14 * 0.005 + (14 / 8) * (25 * MB) / (400 * 1e6), 1e-12);
+    });
+
+    it('across nodes: the faster of the ring and the tree (2((R/n − 1) + ⌈log2 n⌉) latencies, 2× the data)', () => {
+      const perf = perfOn(512, 8);
+      const ring = (R: number, bytes: number) => 2 * (R - 1) * 0.005 + ((2 * (R - 1)) / R) * (bytes / (50 * 1e6));
+      const tree = (R: number, n: number, bytes: number) => 2 * (R / n - 1 + Math.ceil(Math.log2(n))) * 0.005 + (2 * bytes) / (50 * 1e6);
+      // 2 replicas on 2 nodes, a large bucket: the ring moves half the data the tree does.
+      expect(allReduceMs(perf, 2, 2, 400 * MB)).to.be.closeTo(ring(2, 400 * MB), 1e-9);
+      // 4,096 replicas on 512 nodes, a 25 MiB bucket: the ring pays 8,190 latencies, the tree 32.
+      const bucket = 25 * 2 ** 20;
+      expect(allReduceMs(perf, 4096, 512, bucket)).to.be.closeTo(tree(4096, 512, bucket), 1e-9);
+      expect(tree(4096, 512, bucket)).to.be.below(ring(4096, bucket) / 20);
+    });
+
+    it('the least sync over node counts bounds every placement and does not fall as replicas are added', () => {
+      const perf = perfOn(16, 8);
+      for (const spans of [false, true]) {
+        let previous = 0;
+        for (let R = 1; R <= 128; R++) {
+          const least = leastGradientSync(perf, 'a', R, spans).ms;
+          const counts = spans ? Array.from({ length: Math.min(R, 16) - 1 }, (_, i) => i + 2) : [1];
+          for (const n of counts) expect(least, `R=${R} n=${n}`).to.be.at.most(gradientSync(perf, 'a', R, n).ms * (1 + 1e-12));
+          expect(least, `R=${R}`).to.be.at.least(previous * (1 - 1e-12));
+          previous = least;
+        }
+      }
+    });
+  });
+
   describe('bucketed gradient sync (src/perf/sync.ts)', () => {
     it('the closed form equals the bucket-by-bucket chain: 500 random cases of 1–6 replicas and 1–40 buckets', () => {
       const random = rng(91);
@@ -101,7 +139,7 @@ describe('performance model', () => {
         const perf = fixedPerf({ a: { f: 2, b: 3 } }, model);
         const gpus = [gpu(0, [{ id: 'g0.s0', modules: ['a'] }]), gpu(1, [{ id: 'g1.s0', modules: ['a'] }])];
         const sim = simulateIteration(perf, gpus, [{ module: 'a', index: 0, slot: 'g0.s0', samples: 8 }, { module: 'a', index: 1, slot: 'g1.s0', samples: 8 }]);
-        return { sync: gradientSync(perf, 'a', 2, false), step: sim.timeline.find((e) => e.kind === 'optimizer')!, sim };
+        return { sync: gradientSync(perf, 'a', 2, 1), step: sim.timeline.find((e) => e.kind === 'optimizer')!, sim };
       };
       // 2 MB of bf16 gradients: 4 buckets of 0.5 MiB. Each replica runs 2 microbatches of 2 + 3 ms; the
       // collective holds a share f of the SMs while it overlaps the last backward, which runs longer by

@@ -4,7 +4,7 @@ import { inflightLimit } from './memory';
 import { interferenceFactor, type PerfModel } from './perf-model';
 import { Heap } from './heap';
 import { physicsFor } from './physics';
-import { collectiveStretchMs, gradientSync, optimizerStepMs, syncTailAfterBackwardMs, transferMs, type GradientSync, type LinkKind } from './sync';
+import { collectiveStretchMs, distinctNodes, gradientSync, optimizerStepMs, syncTailAfterBackwardMs, transferMs, type GradientSync, type LinkKind } from './sync';
 
 export type TaskKind = 'forward' | 'backward' | 'optimizer';
 
@@ -170,7 +170,7 @@ export function simulateIteration(perf: PerfModel, gpus: readonly PlanGpu[], rep
     // runtime arms) and holds a share of the SMs meanwhile (physics: collectiveSmFraction), so the part
     // it overlaps runs on the rest (collectiveStretchMs).
     const nodes = reps.map((r) => slotInfo.get(r.slot)!.node);
-    const sync = perf.moduleByName.get(name)!.trainable ? gradientSync(perf, name, reps.length, nodes.some((n) => n !== nodes[0])) : undefined;
+    const sync = perf.moduleByName.get(name)!.trainable ? gradientSync(perf, name, reps.length, distinctNodes(nodes)) : undefined;
     if (sync) syncOf.set(name, sync);
     const lastBackwardMs = (d: number) => (sync ? d + collectiveStretchMs(sync, d, collectiveSmFraction) : d);
     const lastK = new Map<number, number>();

@@ -9,12 +9,27 @@ import { achievedBandwidthGBps, physicsFor } from './physics';
  * simulator does.
  */
 
-/** Ring all-reduce of `bytes` over `replicas` replicas: 2(R−1)/R of the data over the slowest link (the links between nodes when they span several). */
-export function ringAllReduceMs(perf: PerfModel, replicas: number, spansNodes: boolean, bytes: number): number {
+/**
+ * All-reduce of `bytes` over `replicas` replicas on `nodes` nodes (1: inside one node), as NCCL's tuning
+ * model costs it (NVIDIA/nccl src/graph/tuning.cc, ncclTopoTuneModel), taking the faster of its two
+ * algorithms as NCCL does:
+ * - ring: 2(R−1) steps, each a message latency (the cluster's `latencyUs`), and 2(R−1)/R of the data over
+ *   the slowest link (the links between nodes when it spans several);
+ * - tree, across nodes only: 2((R/n − 1) + ⌈log2 n⌉) latencies (up and down a chain inside each node and
+ *   a binary tree over the nodes), and its algorithm bandwidth half the link's (tuning.cc's ratio 0.5), so
+ *   2× the data over the links between nodes.
+ * On thousands of replicas the ring's latencies dominate small buckets (2,047 × 2 × 5 µs per 25 MiB bucket
+ * on 256 nodes of 8), which is why NCCL switches to the tree there.
+ */
+export function allReduceMs(perf: PerfModel, replicas: number, nodes: number, bytes: number): number {
   if (replicas <= 1) return 0;
   const links = perf.cluster.links;
-  const gbps = spansNodes ? links.interNodeGBps : links.intraNodeGBps;
-  return (2 * (replicas - 1) * links.latencyUs) / 1000 + ((2 * (replicas - 1)) / replicas) * (bytes / (gbps * 1e6));
+  const latencyMs = links.latencyUs / 1000;
+  const gbps = nodes > 1 ? links.interNodeGBps : links.intraNodeGBps;
+  const ring = 2 * (replicas - 1) * latencyMs + ((2 * (replicas - 1)) / replicas) * (bytes / (gbps * 1e6));
+  if (nodes <= 1) return ring;
+  const tree = 2 * (replicas / nodes - 1 + Math.ceil(Math.log2(nodes))) * latencyMs + 2 * (bytes / (gbps * 1e6));
+  return Math.min(ring, tree);
 }
 
 /** Which link a collective or a transfer crosses: none (one replica, or the same GPU), the links inside a node (NVLink on GPUs), or the links between nodes. */
@@ -44,17 +59,39 @@ export function moduleBuckets(perf: PerfModel, module: string): number {
 }
 
 /**
- * Gradient synchronisation of a module over `replicas` replicas: one ring all-reduce per bucket of its
- * gradients (ZeRO-3 adds the parameter gathers: ×1.5 time and bytes). The one formula the simulator,
- * the reports and the bounds use.
+ * Gradient synchronisation of a module over `replicas` replicas on `nodes` distinct nodes: one
+ * all-reduce per bucket of its gradients (`allReduceMs`; ZeRO-3 adds the parameter gathers: ×1.5 time
+ * and bytes). The one formula the simulator, the reports and the bounds use.
  */
-export function gradientSync(perf: PerfModel, module: string, replicas: number, spansNodes: boolean): GradientSync {
+export function gradientSync(perf: PerfModel, module: string, replicas: number, nodes: number): GradientSync {
   if (replicas <= 1) return { ms: 0, bytes: 0, link: 'none', buckets: 1 };
   const zero3 = perf.model.optimizer.zeroStage >= 3 ? 1.5 : 1;
   const bytes = gradientBytes(perf, module);
   const buckets = moduleBuckets(perf, module);
-  const ms = buckets * ringAllReduceMs(perf, replicas, spansNodes, bytes / buckets) * zero3;
-  return { ms, bytes: bytes * zero3, link: spansNodes ? 'inter-node' : 'intra-node', buckets };
+  const ms = buckets * allReduceMs(perf, replicas, nodes, bytes / buckets) * zero3;
+  return { ms, bytes: bytes * zero3, link: nodes > 1 ? 'inter-node' : 'intra-node', buckets };
+}
+
+/**
+ * The least gradient sync of `replicas` replicas over every node count they could sit on: one node, or
+ * (`spansNodes`) any count from 2 to min(replicas, the cluster's nodes). What the bounds charge when they
+ * know only whether a module spans nodes. It does not fall as the replica count grows (each node
+ * count's cost grows with it, and the count added, R + 1 nodes of one replica, costs at least R nodes of
+ * one), which the relaxation's classes need (src/plan/exact/classes.ts).
+ */
+export function leastGradientSync(perf: PerfModel, module: string, replicas: number, spansNodes: boolean): GradientSync {
+  if (!spansNodes || replicas <= 1) return gradientSync(perf, module, replicas, 1);
+  let best: GradientSync | undefined;
+  for (let n = 2; n <= Math.min(replicas, perf.cluster.nodes); n++) {
+    const s = gradientSync(perf, module, replicas, n);
+    if (!best || s.ms < best.ms) best = s;
+  }
+  return best ?? gradientSync(perf, module, replicas, 1);
+}
+
+/** Distinct nodes of a list of node ids (one per replica). */
+export function distinctNodes(nodes: readonly number[]): number {
+  return new Set(nodes).size;
 }
 
 /**
@@ -102,7 +139,7 @@ export function collectiveStretchMs(sync: Pick<GradientSync, 'ms' | 'buckets'>, 
  * the module's replicas sitting on `nodes` (one entry per replica).
  */
 export function syncAfterBackwardMs(perf: PerfModel, module: string, nodes: readonly number[], backwardMs: number): number {
-  return syncTailAfterBackwardMs(gradientSync(perf, module, nodes.length, nodes.some((n) => n !== nodes[0])), backwardMs);
+  return syncTailAfterBackwardMs(gradientSync(perf, module, nodes.length, distinctNodes(nodes)), backwardMs);
 }
 
 /** A point-to-point transfer of `bytes` between two GPUs (activations forward, their gradients backward). */

@@ -6,7 +6,7 @@
  * shrinks it). How much of the sync hides under the replica's work depends on the slot (`classTailMs`).
  */
 
-import { collectiveStretchMs, gradientSync, hiddenSyncMs, optimizerStepMs, syncTailMs, type GradientSync } from '../../perf/sync';
+import { collectiveStretchMs, hiddenSyncMs, leastGradientSync, optimizerStepMs, syncTailMs, type GradientSync } from '../../perf/sync';
 import type { BoundTerms } from './terms';
 
 export type TailClass = {
@@ -61,7 +61,7 @@ export function tailClasses(terms: BoundTerms, module: string, T: number, tolera
     const feasible = (c: TailClass) => terms.fixedMs + mt.headMs + Math.ceil(microbatches / c.hi) * fastest + Math.max(mt.drainMs, tail(c)) <= T;
     starts.forEach((lo, i) => {
       const hi = i + 1 < starts.length ? starts[i + 1] - 1 : max;
-      const part: TailClass = { lo, hi, spansNodes, sync: gradientSync(perf, module, lo, spansNodes) };
+      const part: TailClass = { lo, hi, spansNodes, sync: leastGradientSync(perf, module, lo, spansNodes) };
       if (!feasible(part)) return;
       if (current && current.hi + 1 === lo) {
         const merged: TailClass = { ...current, hi };

@@ -11,7 +11,7 @@ import { replicaMemoryBytes, WORKSPACE_BYTES_PER_GPU, WORKSPACE_BYTES_PER_SLOT }
 import type { PerfModel } from '../../perf/perf-model';
 import { smsFor } from '../../perf/timing';
 import { lowerBoundMs } from '../../perf/lower-bound';
-import { gradientSync, optimizerStepMs, syncTailAfterBackwardMs } from '../../perf/sync';
+import { leastGradientSync, optimizerStepMs, syncTailAfterBackwardMs } from '../../perf/sync';
 import type { BoundTerms } from './terms';
 import { DEFAULT_MAX_SLOTS } from '../options';
 import { slotFactorFloor, slotPressureFloor } from './interference';
@@ -119,7 +119,7 @@ export function enumeratePatterns(terms: BoundTerms, options: Partial<PatternOpt
   const tailRange = (m: string): number => {
     const t = terms.modules.get(m)!;
     if (!t.trainable) return 0;
-    return syncTailAfterBackwardMs(gradientSync(perf, m, terms.maxReplicas, cluster.nodes > 1), t.backwardMin) + optimizerStepMs(perf, m, 1, 1) - t.ownTailAfterBackwardMs;
+    return syncTailAfterBackwardMs(leastGradientSync(perf, m, terms.maxReplicas, cluster.nodes > 1), t.backwardMin) + optimizerStepMs(perf, m, 1, 1) - t.ownTailAfterBackwardMs;
   };
   const explicit = perf.order.filter((m) => !opts.implicit.includes(m) && (least.get(m)! >= 0.1 * capacity || tailRange(m) > 0.01 * scale));
   const implicit = perf.order.filter((m) => !explicit.includes(m));

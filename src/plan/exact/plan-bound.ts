@@ -6,7 +6,7 @@
  */
 
 import { interferenceFactor, type PerfModel } from '../../perf/perf-model';
-import { collectiveStretchMs, gradientSync, optimizerStepMs, syncTailAfterBackwardMs, type GradientSync } from '../../perf/sync';
+import { collectiveStretchMs, distinctNodes, gradientSync, optimizerStepMs, syncTailAfterBackwardMs, type GradientSync } from '../../perf/sync';
 import { BYTES_PER_ELEMENT } from '../../perf/kernels';
 import type { PlanGpu, PlanReplica } from '../../spec/plan';
 import type { BoundTerms } from './terms';
@@ -100,8 +100,7 @@ export function planLowerBound(terms: BoundTerms, gpus: readonly PlanGpu[], repl
   const fastestBackward = new Map<string, number>();
   for (const m of perf.order) {
     const reps = byModule.get(m)!;
-    const spans = reps.some((r) => r.node !== reps[0]?.node);
-    sync.set(m, gradientSync(perf, m, terms.modules.get(m)!.trainable ? reps.length : 0, spans));
+    sync.set(m, gradientSync(perf, m, terms.modules.get(m)!.trainable ? reps.length : 0, distinctNodes(reps.map((r) => r.node))));
     maxStep.set(m, Math.max(0, ...reps.map((r) => r.stepMs)));
     minStep.set(m, reps.length > 0 ? Math.min(...reps.map((r) => r.stepMs)) : 0);
     fastestBackward.set(m, Math.min(...reps.map((r) => r.backwardMs)));

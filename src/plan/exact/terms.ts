@@ -6,7 +6,7 @@
  */
 
 import { pressureOf, type PerfModel } from '../../perf/perf-model';
-import { gradientSync, hiddenSyncMs, moduleBuckets, optimizerStepMs, syncTailMs } from '../../perf/sync';
+import { hiddenSyncMs, leastGradientSync, moduleBuckets, optimizerStepMs, syncTailMs } from '../../perf/sync';
 import { quotaLevels } from '../../perf/timing';
 import { physicsFor } from '../../perf/physics';
 
@@ -73,7 +73,7 @@ function ownTailLowerBound(perf: PerfModel, module: string, maxReplicas: number,
   for (let r = 1; r <= maxReplicas; ) {
     const next = Math.min(maxReplicas, r < 64 ? r : Math.max(r, Math.floor(r * 1.05)));
     for (const span of multiNode && r > 1 ? [false, true] : [false]) {
-      candidates.push({ sync: gradientSync(perf, module, r, span), stepMs: optimizerStepMs(perf, module, next, 1) });
+      candidates.push({ sync: leastGradientSync(perf, module, r, span), stepMs: optimizerStepMs(perf, module, next, 1) });
     }
     r = next + 1;
   }
