@@ -59,6 +59,7 @@ function toJson(result: PlanningResult) {
     bound: { ...result.bound, gap: best.bound?.gap },
     exact: result.exact ? { patterns: result.exact.patterns, explicitModules: result.exact.explicit, stopped: boundMethod(result.exact.stopped), trials: result.exact.trials, notes: result.exact.notes } : undefined,
     heuristicPlanningMs: result.heuristicMs,
+    heuristicUnsimulated: result.heuristicUnsimulated,
     /** The heuristic planner's pick, under its true origin (a baseline:<name> when it found nothing faster). */
     heuristic: result.heuristic ? planSummary(result.heuristic) : undefined,
     ilp: result.ilp
@@ -106,7 +107,10 @@ function printText(result: PlanningResult): void {
     const found = heuristic.provenance.startsWith('baseline:') ? `heuristic (found nothing faster than ${heuristic.provenance})` : `${heuristic.provenance}`;
     out(`  ${found} ${fmtMs(heuristic.prediction.iterationMs)} ms   best plan is ${(heuristic.prediction.iterationMs / best.prediction.iterationMs).toFixed(3)}× faster`);
   }
-  if (result.heuristicMs !== undefined) out(`  heuristic planning took ${result.heuristicMs.toFixed(0)} ms`);
+  if (result.heuristicMs !== undefined) {
+    const left = result.heuristicUnsimulated ? ` (${result.heuristicUnsimulated} of its candidates left unsimulated when its share of the time limit ran out; a longer --time-limit simulates them)` : '';
+    out(`  heuristic planning took ${result.heuristicMs.toFixed(0)} ms${left}`);
+  }
   if (result.ilp) {
     const s = result.ilp.stats;
     const proof = result.ilp.provenOptimal ? 'proven (its linear throughput model solved to optimality)' : `not proven (${s.status}: ${meaningOf(s.status)})`;

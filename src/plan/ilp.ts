@@ -123,20 +123,32 @@ export function ilpStats(perf: PerfModel, patterns: Partial<PatternOptions> = {}
  * The heuristic planner's layouts as ILP seeds (baselines that fit, then the heuristic candidates), and
  * the one the heuristic planner would pick: the lowest simulated iteration time that fits in memory,
  * with its true origin: `baseline:<name>` when no heuristic layout beat a baseline, else
- * `heuristic:<name>`.
+ * `heuristic:<name>`. Candidates are simulated in order of promise (the baselines, which the planner has
+ * simulated already, the best estimate, the replicated and node-confined seeds, then the other
+ * estimates); past `deadlineMs` the rest are left unsimulated (`unsimulated`), so that at thousands of
+ * GPUs, where one simulation takes 0.2–0.5 s, the heuristic keeps to its share of the time limit.
  */
-export function heuristicSeeds(perf: PerfModel, finalists = 6): { layouts: Layout[]; best?: { layout: Layout; scored: ScoredLayout; name: string; provenance: Provenance } } {
+export function heuristicSeeds(perf: PerfModel, finalists = 6, deadlineMs = Infinity): { layouts: Layout[]; unsimulated: number; best?: { layout: Layout; scored: ScoredLayout; name: string; provenance: Provenance } } {
   const fitting = baselineLayouts(perf).flatMap((b) => (b.fits ? [{ name: b.name, layout: b.layout }] : []));
-  const heuristics = heuristicCandidates(perf, fitting, finalists);
-  const all = [...heuristics.map((h) => ({ name: h.name, layout: h.layout })), ...replicatedSeeds(perf), ...nodeConfinedSeeds(perf), ...fitting.map((b) => ({ name: `baseline:${b.name}`, layout: b.layout }))];
+  const heuristics = heuristicCandidates(perf, fitting, finalists).map((h) => ({ name: h.name, layout: h.layout }));
+  const all = [...fitting.map((b) => ({ name: `baseline:${b.name}`, layout: b.layout })), ...heuristics.slice(0, 1), ...replicatedSeeds(perf), ...nodeConfinedSeeds(perf), ...heuristics.slice(1)];
   let best: { layout: Layout; scored: ScoredLayout; name: string; provenance: Provenance } | undefined;
-  for (const c of all) {
+  let unsimulated = 0;
+  for (const [i, c] of all.entries()) {
+    // Every baseline and the best estimate are always simulated.
+    if (i > fitting.length && best && Date.now() > deadlineMs) {
+      unsimulated++;
+      continue;
+    }
     const scored = scoreLayout(perf, c.layout);
     if (Math.max(...scored.memoryBytes) > perf.capacityBytes) continue;
     const provenance: Provenance = c.name.startsWith('baseline:') ? (c.name as `baseline:${string}`) : `heuristic:${c.name}`;
-    if (!best || scored.simulation.iterationMs < best.scored.simulation.iterationMs) best = { layout: c.layout, scored, name: c.name, provenance };
+    // Ties go to the first candidate, except that a heuristic layout as fast as a baseline is the heuristic's.
+    const ms = scored.simulation.iterationMs;
+    const wins = !best || ms < best.scored.simulation.iterationMs || (ms === best.scored.simulation.iterationMs && best.name.startsWith('baseline:') && !c.name.startsWith('baseline:'));
+    if (wins) best = { layout: c.layout, scored, name: c.name, provenance };
   }
-  return { layouts: all.map((c) => c.layout), ...(best ? { best } : {}) };
+  return { layouts: all.map((c) => c.layout), unsimulated, ...(best ? { best } : {}) };
 }
 
 const hasValues = (r: SolveResult): r is SolveResult & { values: ReadonlyMap<string, number> } => r.values !== undefined && (r.status === 'optimal' || r.status === 'feasible' || r.status === 'timeLimit');
@@ -243,12 +255,14 @@ export async function planIlp(perf: PerfModel, options: IlpOptions): Promise<Ilp
     }
   }
   if (optimum) candidates.unshift(optimum);
-  for (const s of seeds) candidates.push(evaluate(`seed-${s.i}`, s.layout, s.theta));
 
   const stats = makeStats(first);
   // Only the ILP's own answers: a seed that wins stays the heuristic's or baseline's plan, under its own name.
   const fitting = candidates.filter((c) => c.fits && c.scored && c.name.startsWith('ilp-'));
   if (fitting.length === 0) {
+    // The seeds are simulated only to say whether the caller's plans stand (at thousands of GPUs each
+    // simulation takes a fraction of a second; the heuristic simulated the ones it needed).
+    for (const s of seeds) candidates.push(evaluate(`seed-${s.i}`, s.layout, s.theta));
     const seedFits = candidates.some((c) => c.fits);
     if (first.status === 'timeLimit' || first.status === 'error') {
       const why = `the throughput ILP found no plan of its own for ${perf.model.name} on ${perf.cluster.name} within ${options.timeLimitSeconds.toFixed(1)} s (${first.status}${first.message ? `: ${first.message}` : ''})`;

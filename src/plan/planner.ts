@@ -36,6 +36,8 @@ export type PlanningResult = {
   readonly baselines: readonly ({ readonly name: BaselineName; readonly plan: Plan } | { readonly name: BaselineName; readonly reason: string })[];
   /** Wall time of the heuristic planner (baselines excluded). */
   readonly heuristicMs?: number;
+  /** Heuristic candidates left unsimulated when its share of the time limit ran out (0 when none). */
+  readonly heuristicUnsimulated?: number;
   readonly heuristic?: Plan;
   readonly ilp?: IlpSummary;
   /** Wall time of the exact planner, pattern enumeration and every solve included. */
@@ -60,13 +62,16 @@ export type PlanningResult = {
 export const MAX_THROUGHPUT_ILP_MODULES = 8;
 
 /**
- * Shares of the time limit: the simulator's polish of the heuristic's plan (part of the heuristic), the
+ * Shares of the time limit: the heuristic's simulations of its candidates (until HEURISTIC_SHARE of the
+ * limit from the start of planning; every baseline and its best estimate are simulated whatever the
+ * clock), the simulator's polish of the heuristic's plan (part of the heuristic), the
  * exact search (until EXACT_END of the limit from the start of planning, baselines and heuristic
  * included, and at least EXACT_MIN_MS), the throughput ILP (until ILP_END), and the polish of the
  * fastest plan of all and of the exact search's proposal (each polish gets at least 0.5 s). Ends counted
  * from the start keep the whole run near the limit when simulations are slow (thousands of GPUs: 0.2–0.5 s
  * each) instead of adding every phase's full share after them.
  */
+const HEURISTIC_SHARE = 0.3;
 const HEURISTIC_POLISH_SHARE = 0.1;
 const EXACT_END = 0.75;
 const EXACT_MIN_MS = 1000;
@@ -128,6 +133,7 @@ export async function planModel(model: ModelSpec, cluster: ClusterSpec, profile:
 
   let exact: ExactResult | undefined;
   let heuristicMs: number | undefined;
+  let heuristicUnsimulated: number | undefined;
   let heuristic: Plan | undefined;
   let ilp: IlpSummary | undefined;
   let ilpMs: number | undefined;
@@ -141,7 +147,7 @@ export async function planModel(model: ModelSpec, cluster: ClusterSpec, profile:
   if (opts.method !== 'baseline') {
     const started = process.hrtime.bigint();
     // The baselines are in the heuristic's search space: it never returns a plan predicted slower than them.
-    const seeds = heuristicSeeds(perf, opts.finalists);
+    const seeds = heuristicSeeds(perf, opts.finalists, planningStarted + HEURISTIC_SHARE * opts.timeLimitSeconds * 1000);
     if (seeds.best) {
       // The heuristic ends with the simulator's polish of its best layout (polish.ts): moves its
       // estimate cannot judge, such as a host-bound encoder in several slots of a GPU.
@@ -153,6 +159,7 @@ export async function planModel(model: ModelSpec, cluster: ClusterSpec, profile:
       plans.push(heuristic);
     }
     heuristicMs = elapsedMs(started);
+    heuristicUnsimulated = seeds.unsimulated;
     if (opts.method === 'ilp' || opts.method === 'all') {
       const ilpStarted = process.hrtime.bigint();
       // The exact search on the simulated time first (it proves the bound), then the throughput ILP
@@ -226,6 +233,7 @@ export async function planModel(model: ModelSpec, cluster: ClusterSpec, profile:
     perf, plans: bounded, best, baselines: boundedBaselines, bound,
     ...(exact ? { exact } : {}),
     ...(heuristicMs !== undefined ? { heuristicMs } : {}),
+    ...(heuristicUnsimulated !== undefined ? { heuristicUnsimulated } : {}),
     ...(boundedHeuristic ? { heuristic: boundedHeuristic } : {}),
     ...(ilp ? { ilp: { ...ilp, plan: bounded[plans.indexOf(ilp.plan)] } } : {}),
     ...(ilpMs !== undefined ? { ilpMs } : {}),
