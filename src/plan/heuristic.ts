@@ -137,6 +137,18 @@ function* neighbours(perf: PerfModel, layout: Layout, heavy: string): Generator<
         }
       }
     }
+    // Some GPUs of this pattern without one of its modules (its slot dropped, or the module taken out
+    // of a shared slot): a module that needs few replicas (a host-bound text encoder) then holds SMs
+    // on fewer GPUs, and the re-quota moves of later steps give them to the others.
+    if (p.length > 1 || p[0].modules.length > 1) {
+      for (const m of new Set(p.flatMap((slot) => slot.modules))) {
+        const without = p.flatMap((slot) => (slot.modules.includes(m) ? (slot.modules.length > 1 ? [{ ...slot, modules: slot.modules.filter((x) => x !== m) }] : []) : [slot]));
+        for (const delta of new Set([1, Math.floor(layout[i].count / 4), Math.floor(layout[i].count / 2)])) {
+          if (delta < 1 || delta > layout[i].count) continue;
+          yield [...layout.map((e, k) => (k === i ? { ...e, count: e.count - delta } : e)), { pattern: without, count: delta }];
+        }
+      }
+    }
     // Move GPUs from this pattern to another one, or to the heavy module alone at 100%.
     const alone: GpuPattern = [{ modules: [heavy], quotaFraction: 1 }];
     const targets = [...layout.map((e) => e.pattern), alone];
