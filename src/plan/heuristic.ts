@@ -143,7 +143,9 @@ function* neighbours(perf: PerfModel, layout: Layout, heavy: string): Generator<
     if (p.length > 1 || p[0].modules.length > 1) {
       for (const m of new Set(p.flatMap((slot) => slot.modules))) {
         const without = p.flatMap((slot) => (slot.modules.includes(m) ? (slot.modules.length > 1 ? [{ ...slot, modules: slot.modules.filter((x) => x !== m) }] : []) : [slot]));
-        for (const delta of new Set([1, Math.floor(layout[i].count / 4), Math.floor(layout[i].count / 2)])) {
+        // Coarse steps only (a quarter or half of the pattern's GPUs, single GPUs on up to 4): single-GPU
+        // steps on 128 GPUs took local search from 0.2 s to 3 s for a 1% better estimate.
+        for (const delta of new Set([layout[i].count <= 4 ? 1 : 0, Math.floor(layout[i].count / 4), Math.floor(layout[i].count / 2)])) {
           if (delta < 1 || delta > layout[i].count) continue;
           yield [...layout.map((e, k) => (k === i ? { ...e, count: e.count - delta } : e)), { pattern: without, count: delta }];
         }
@@ -164,6 +166,23 @@ function* neighbours(perf: PerfModel, layout: Layout, heavy: string): Generator<
 }
 
 /**
+ * Entries with the same pattern merged into one (their GPU counts added), in first-seen order: moves
+ * that create a pattern already in the layout would otherwise split it into ever more entries, and the
+ * neighbourhood grows with the square of the entries (PaliGemma-3B on 16×8 H100 reached 123 entries and
+ * took 4 minutes).
+ */
+function mergeEntries(layout: Layout): Layout {
+  const byKey = new Map<string, { pattern: GpuPattern; count: number }>();
+  for (const e of layout) {
+    const k = JSON.stringify(e.pattern);
+    const seen = byKey.get(k);
+    if (seen) seen.count += e.count;
+    else byKey.set(k, { pattern: e.pattern, count: e.count });
+  }
+  return [...byKey.values()];
+}
+
+/**
  * First-improvement local search on the estimate, from a starting layout; it never leaves the plan space
  * (at most `maxSlots` slots per GPU), whose bound the planner reports.
  */
@@ -173,13 +192,13 @@ export function localSearch(perf: PerfModel, start: Layout, maxSteps = 200, maxS
     return t.forwardMs(1) + t.backwardMs(1);
   };
   const heavy = [...perf.order].sort((a, b) => work(b) - work(a))[0];
-  let current = start.filter((e) => e.count > 0);
+  let current: Layout = start.filter((e) => e.count > 0);
   let currentMs = evaluate(perf, current);
   const seen = new Set([key(current)]);
   for (let stepIndex = 0; stepIndex < maxSteps; stepIndex++) {
     let improved = false;
     for (const candidate of neighbours(perf, current, heavy)) {
-      const cleaned = candidate.filter((e) => e.count > 0 && e.pattern.length > 0);
+      const cleaned = mergeEntries(candidate.filter((e) => e.count > 0 && e.pattern.length > 0));
       if (cleaned.some((e) => e.pattern.length > maxSlots)) continue;
       const k = key(cleaned);
       if (seen.has(k)) continue;
