@@ -11,6 +11,7 @@ import { resolveProblem } from '../src/spec/resolve';
 import { MosaicError } from '../src/errors';
 import type { Plan } from '../src/spec/plan';
 import { bundled, explicitModule, rng, tinyCluster, tinyModel } from './helpers/fixtures';
+import { exactInstance } from './helpers/random-instances';
 
 describe('planner', () => {
   it('the exclusive split is the exact min-max optimum (brute force over all splits)', () => {
@@ -36,6 +37,23 @@ describe('planner', () => {
       expect(got).to.be.closeTo(best, 1e-9);
       expect([...(split as Map<string, number>).values()].reduce((a, b) => a + b, 0)).to.be.at.most(gpus);
     }
+  });
+
+  it('local search lists a module at most once per slot, also from layouts with several replicas per GPU (the 50 exactness instances)', () => {
+    let slots = 0;
+    for (let seed = 0; seed < 50; seed++) {
+      const { model, cluster } = exactInstance(seed);
+      const perf = buildPerfModel(model, cluster);
+      for (const c of heuristicCandidates(perf, [], 20)) {
+        for (const e of c.layout) {
+          for (const slot of e.pattern) {
+            expect(new Set(slot.modules).size, `instance ${seed} ${c.name}`).to.equal(slot.modules.length);
+            slots++;
+          }
+        }
+      }
+    }
+    expect(slots).to.be.above(500);
   });
 
   it('enumerates set partitions (Bell numbers)', () => {

@@ -126,7 +126,8 @@ function* neighbours(perf: PerfModel, layout: Layout, heavy: string): Generator<
       for (let b = a + 1; b < p.length; b++) {
         const q = below(p[a].quotaFraction + p[b].quotaFraction);
         if (q === undefined) continue;
-        const merged = { modules: [...p[a].modules, ...p[b].modules], quotaFraction: q };
+        // A module in both slots (layouts with several replicas per GPU) is listed once: twice, the decoder gave it two replicas on one slot.
+        const merged = { modules: [...new Set([...p[a].modules, ...p[b].modules])], quotaFraction: q };
         yield replace(i, [...p.filter((_, k) => k !== a && k !== b), merged]);
       }
       const restQuota = below(p[a].quotaFraction - min);
