@@ -2,7 +2,7 @@ import type { PerfModel } from '../perf/perf-model';
 import { interferenceFactor } from '../perf/perf-model';
 import { quotaLevels } from '../perf/timing';
 import { estimateLayoutMs, layoutMemoryBound } from './estimate';
-import type { GpuPattern, Layout, SlotPattern } from './layout';
+import { layoutKey, type GpuPattern, type Layout, type SlotPattern } from './layout';
 import { DEFAULT_MAX_SLOTS } from './options';
 
 export type HeuristicCandidate = { readonly name: string; readonly layout: Layout; readonly estimateMs: number };
@@ -96,7 +96,6 @@ function evaluate(perf: PerfModel, layout: Layout): number {
   return estimateLayoutMs(perf, layout);
 }
 
-const key = (layout: Layout) => JSON.stringify(layout.filter((e) => e.count > 0));
 
 /** Neighbouring layouts: re-quota one slot by a step, move GPUs between patterns, split or merge slots. */
 function* neighbours(perf: PerfModel, layout: Layout, heavy: string): Generator<Layout> {
@@ -195,13 +194,13 @@ export function localSearch(perf: PerfModel, start: Layout, maxSteps = 200, maxS
   const heavy = [...perf.order].sort((a, b) => work(b) - work(a))[0];
   let current: Layout = start.filter((e) => e.count > 0);
   let currentMs = evaluate(perf, current);
-  const seen = new Set([key(current)]);
+  const seen = new Set([layoutKey(current)]);
   for (let stepIndex = 0; stepIndex < maxSteps; stepIndex++) {
     let improved = false;
     for (const candidate of neighbours(perf, current, heavy)) {
       const cleaned = mergeEntries(candidate.filter((e) => e.count > 0 && e.pattern.length > 0));
       if (cleaned.some((e) => e.pattern.length > maxSlots)) continue;
-      const k = key(cleaned);
+      const k = layoutKey(cleaned);
       if (seen.has(k)) continue;
       seen.add(k);
       const ms = evaluate(perf, cleaned);
@@ -243,10 +242,10 @@ export function heuristicCandidates(perf: PerfModel, seeds: readonly { readonly 
   const starts = [...uniform.slice(0, keep).filter((c) => Number.isFinite(c.estimateMs)), ...seeds.map((s) => ({ name: `baseline:${s.name}`, layout: s.layout, estimateMs: evaluate(perf, s.layout) }))];
   const out = new Map<string, HeuristicCandidate>();
   for (const s of [...starts]) {
-    out.set(key(s.layout), s);
+    out.set(layoutKey(s.layout), s);
     const improved = localSearch(perf, s.layout, undefined, maxSlots);
-    const k = key(improved.layout);
-    if (Number.isFinite(improved.estimateMs) && k !== key(s.layout) && !out.has(k)) out.set(k, { name: `local-search-from-${s.name.replace(/^baseline:/, '')}`, ...improved });
+    const k = layoutKey(improved.layout);
+    if (Number.isFinite(improved.estimateMs) && k !== layoutKey(s.layout) && !out.has(k)) out.set(k, { name: `local-search-from-${s.name.replace(/^baseline:/, '')}`, ...improved });
   }
   return [...out.values()].filter((c) => Number.isFinite(c.estimateMs)).sort((a, b) => a.estimateMs - b.estimateMs).slice(0, keep);
 }

@@ -12,6 +12,9 @@ export type SlotPattern = { readonly modules: readonly string[]; readonly quotaF
 export type GpuPattern = readonly SlotPattern[];
 export type Layout = readonly { readonly pattern: GpuPattern; readonly count: number }[];
 
+/** A layout's identity (its entries with GPUs, in order): what local search has seen and what the simulation cache keys on. */
+export const layoutKey = (layout: Layout): string => JSON.stringify(layout.filter((e) => e.count > 0));
+
 /** Per-microbatch time of one module on a slot of a pattern, with interference from the other slots. */
 export function moduleTimeInPattern(perf: PerfModel, pattern: GpuPattern, slotIndex: number, module: string): number {
   const slot = pattern[slotIndex];

@@ -6,7 +6,7 @@ import type { PerfModel } from '../perf/perf-model';
 import { simulateIteration, type Simulation } from '../perf/simulate';
 import { PLAN_VERSION, type Plan, type PlanGpu, type PlanReplica, type Provenance, type SolverRecord } from '../spec/plan';
 import type { Profile } from '../spec/types';
-import { decodeLayout, type Layout } from './layout';
+import { decodeLayout, layoutKey, type Layout } from './layout';
 import { validatePlan } from './validate';
 import { planLowerBound } from './exact/plan-bound';
 import { boundTerms } from './exact/terms';
@@ -32,7 +32,7 @@ const scoredLayouts = new WeakMap<PerfModel, Map<string, ScoredLayout>>();
 export function scoreLayout(perf: PerfModel, layout: Layout): ScoredLayout {
   let cache = scoredLayouts.get(perf);
   if (!cache) scoredLayouts.set(perf, (cache = new Map()));
-  const key = JSON.stringify(layout.filter((e) => e.count > 0));
+  const key = layoutKey(layout);
   let scored = cache.get(key);
   if (!scored) {
     const { gpus, replicas } = decodeLayout(perf, layout);

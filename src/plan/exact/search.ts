@@ -26,8 +26,8 @@ export const FEASIBILITY_SLACK = 0.05;
 export const FEASIBILITY_GAP = 1.2 * FEASIBILITY_SLACK;
 
 /**
- * The search gallops down from the best plan (first trial at the target gap below it) only when that plan
- * is within this factor of the starting bound. Further off, the relaxation is all but sure to be feasible
+ * The first trial asks just below the best plan (FIRST_TRIAL_GAP below it) only when that plan is within
+ * this factor of the starting bound. Further off, the relaxation is all but sure to be feasible
  * there, the answer raises nothing, and its 2–4 s are what the bisection needs: measured with bench:exact
  * on h100-1x8 (10 s), PaliGemma's final plan went 1636 → 1222 ms, OpenVLA's gap 146% → 57%, Qwen2-VL-7B's
  * 23% → 11%, the others within noise.

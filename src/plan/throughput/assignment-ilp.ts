@@ -1,5 +1,5 @@
 /**
- * The assignment formulation (solver/README.md, "Formulations", equations (A1)–(A5)), for cross-checking
+ * The assignment formulation (README.md in this folder, "Assignment ILP", equations (A1)–(A5)), for cross-checking
  * the pattern form on small cases. Every GPU g decides on its own what it holds: binary y[g,p] = 1 when
  * GPU g runs pattern p's slots, and x[m,g,q] = 1 when module m runs on GPU g at quota level q (linked to
  * y). It uses the same linear rate model, so its optimum θ must equal the pattern form's; it keeps the

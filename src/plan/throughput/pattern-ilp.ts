@@ -1,5 +1,5 @@
 /**
- * The pattern formulation (solver/README.md, "Formulations", equations (1)–(5)): choose how many GPUs
+ * The pattern formulation (README.md in this folder, "Pattern ILP", equations (1)–(5)): choose how many GPUs
  * run each enumerated single-GPU pattern so that the slowest module's total rate θ is as high as possible.
  * GPUs are identical, so counts replace per-GPU decisions and the symmetry of the assignment form is gone.
  */

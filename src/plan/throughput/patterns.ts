@@ -1,5 +1,5 @@
 /**
- * Feasible single-GPU patterns for the pattern formulation (solver/README.md, "Formulations").
+ * Feasible single-GPU patterns for the pattern formulation (README.md in this folder, "Patterns").
  *
  * A pattern is what one GPU holds: a few slots, each a group of modules that time-share it at one
  * quota level. Patterns are enumerated from set partitions of subsets of the modules (at most
